@@ -1,0 +1,118 @@
+"""How long a service stayed unavailable after a fault, measured from the client's history.
+
+Only completions count (`ok`/`fail`/`info`): an `invoke` says nothing about the server. An
+outage is bracketed by acknowledged ops: it starts at the last `ok` completion before the first
+failed or indeterminate one and ends at the first `ok` completion after it. Concurrent clients of
+the same service share the timeline, so any acknowledged op ends a run of failures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lab.checks.base import Check
+from lab.history import FAIL, INFO, INVOKE, OK, History, Op
+
+MEASURED_BY = "from the last acknowledged op before the first failure to the first acknowledged op after"
+
+
+@dataclass(frozen=True)
+class Outage:
+    service: str
+    start: float | None  # last ok completion before the first failure (None: no ack before it)
+    end: float | None  # first ok completion after the failures (None: never recovered)
+    downtime_ms: int | None  # None = never recovered within the history
+    failed_ops: int
+    indeterminate_ops: int
+
+    @property
+    def recovered(self) -> bool:
+        return self.downtime_ms is not None
+
+
+def _zero(service: str) -> Outage:
+    return Outage(service, None, None, 0, 0, 0)
+
+
+def _candidate(service: str, start: float | None, end: float | None, since: float, bad: list[Op]) -> Outage:
+    # Without any ack before the failures the fault time `since` is the anchor of the measurement.
+    anchor = start if start is not None else since
+    downtime = None if end is None else round((end - anchor) * 1000)
+    fails = sum(1 for o in bad if o.type == FAIL)
+    return Outage(service, start, end, downtime, fails, sum(1 for o in bad if o.type == INFO))
+
+
+def _severity(o: Outage) -> tuple[float, int]:
+    return (math.inf if o.downtime_ms is None else o.downtime_ms, o.failed_ops + o.indeterminate_ops)
+
+
+def _hung(ops: list[Op], after: float | None) -> bool:
+    """True when some client's last op is an invoke later than `after` (a request that never came back)."""
+    last: dict[str, Op] = {}
+    for o in ops:
+        last[o.process] = o
+    return any(o.type == INVOKE and (after is None or o.time > after) for o in last.values())
+
+
+def outage(
+    history: History,
+    service: str,
+    since: float,
+    until: float | None = None,
+    fs: Iterable[str] = ("write", "publish", "connect"),
+    max_gap_s: float | None = None,
+) -> Outage:
+    """The longest outage of `service` whose failures (or gap) fall at or after `since`.
+
+    A run of `fail`/`info` completions with at least one at or after `since` is an outage. With
+    `max_gap_s`, two successive acknowledged ops more than `max_gap_s` apart (the second at or after
+    `since`) are one too, as is a request still pending at the end of the history (`until`, else
+    the last op recorded) more than `max_gap_s` after the last ack: a frozen server hangs requests
+    rather than failing them. An outage that never ended wins; otherwise the longest downtime.
+    """
+    fset = set(fs)
+    ops = sorted(history.select(f=fset, service=service, until=until), key=lambda o: o.time)
+    completions = [o for o in ops if o.type in (OK, FAIL, INFO)]
+    candidates: list[Outage] = []
+    prev_ok: float | None = None
+    bad: list[Op] = []
+    for o in completions:
+        if o.type != OK:
+            bad.append(o)
+            continue
+        recent = [b for b in bad if b.time >= since]
+        gap = max_gap_s is not None and prev_ok is not None and o.time >= since
+        gap = gap and o.time - prev_ok > max_gap_s
+        if recent or gap:
+            candidates.append(_candidate(service, prev_ok, o.time, since, recent))
+        prev_ok, bad = o.time, []
+    recent = [b for b in bad if b.time >= since]
+    if recent:
+        candidates.append(_candidate(service, prev_ok, None, since, recent))
+    elif max_gap_s is not None:
+        end_of_history = until if until is not None else max((o.time for o in history), default=since)
+        anchor = prev_ok if prev_ok is not None else since
+        if end_of_history - anchor > max_gap_s and end_of_history >= since and _hung(ops, prev_ok):
+            candidates.append(_candidate(service, prev_ok, None, since, []))
+    if not candidates:
+        return _zero(service)
+    return max(candidates, key=_severity)
+
+
+def downtime_check(outage: Outage, bound_ms: int | None) -> Check:
+    """Fails when the service never recovered, or recovered later than `bound_ms` (None: no bound)."""
+    name = f"downtime:{outage.service}"
+    bound = "no bound" if bound_ms is None else f"bound {bound_ms} ms"
+    ops = f"{outage.failed_ops} failed, {outage.indeterminate_ops} indeterminate ops"
+    if outage.downtime_ms is None:
+        since = "" if outage.start is None else f" since the last ack at {outage.start:.3f}"
+        detail = f"no acknowledged op after the first failure{since} ({ops})"
+        return Check(name, False, f"{outage.service}: never recovered: {detail}")
+    how = MEASURED_BY
+    if outage.start is None and outage.downtime_ms > 0:
+        how = "from the fault (no acknowledged op before the first failure) to the first acknowledged op after"
+    passed = bound_ms is None or outage.downtime_ms <= bound_ms
+    detail = f"{outage.service}: {outage.downtime_ms} ms downtime ({bound}), measured {how}; {ops}"
+    return Check(name, passed, detail)

@@ -1,0 +1,123 @@
+"""Split brain as the observers saw it: a VIP held by 2+ nodes, or one shared disk mounted on 2+ nodes.
+
+Observers sample every ~200 ms, so an episode's duration is measured between the first and the
+last successive sample that showed it (a lower bound; 0 ms for a single sample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lab.checks.base import Check
+from lab.history import INFO, History
+
+Sample = tuple[float, dict[str, set[str]]]  # time, key (VIP or source device) -> nodes
+
+
+@dataclass
+class Episode:
+    key: str
+    first: float
+    last: float
+    samples: int = 1
+    nodes: set[str] = field(default_factory=set)
+
+    @property
+    def duration_ms(self) -> int:
+        return round((self.last - self.first) * 1000)
+
+    def describe(self) -> str:
+        nodes = ", ".join(sorted(self.nodes))
+        seen = f"first seen at {self.first:.3f} for {self.duration_ms} ms ({self.samples} samples)"
+        return f"{self.key} on [{nodes}] {seen}"
+
+
+def _samples(history: History, f: str) -> list[tuple[float, Mapping]]:
+    ops = history.select(f=f, type=INFO)
+    return sorted(((o.time, o.value) for o in ops if isinstance(o.value, Mapping)), key=lambda s: s[0])
+
+
+def _vip_samples(history: History) -> list[Sample]:
+    samples = _samples(history, "vip-holders")
+    return [(t, {vip: set(nodes or ()) for vip, nodes in value.items()}) for t, value in samples]
+
+
+def _mount_samples(history: History) -> list[Sample]:
+    out: list[Sample] = []
+    for t, value in _samples(history, "mounts"):
+        by_source: dict[str, set[str]] = {}
+        for node, mounts in value.items():
+            for source, _mountpoint in mounts or ():
+                by_source.setdefault(source, set()).add(node)
+        out.append((t, by_source))
+    return out
+
+
+def _episodes(samples: list[Sample]) -> list[Episode]:
+    """Runs of successive samples in which a key is held by 2+ nodes, in order of first sighting."""
+    open_: dict[str, Episode] = {}
+    done: list[Episode] = []
+    for t, holders in samples:
+        for key in list(open_):
+            if len(holders.get(key, ())) < 2:
+                done.append(open_.pop(key))
+        for key, nodes in holders.items():
+            if len(nodes) < 2:
+                continue
+            ep = open_.setdefault(key, Episode(key, t, t, 0))
+            ep.last, ep.samples = t, ep.samples + 1
+            ep.nodes |= nodes
+    return sorted(done + list(open_.values()), key=lambda e: (e.first, e.key))
+
+
+def _verdict(name: str, what: str, samples: list[Sample], require_samples: bool) -> Check:
+    if not samples:
+        return Check(name, not require_samples, f"no {what} samples recorded: nothing to judge")
+    episodes = _episodes(samples)
+    keys = {k for _, holders in samples for k in holders}
+    span = f"{len(samples)} samples over {samples[-1][0] - samples[0][0]:.1f} s, {len(keys)} {what}"
+    if not episodes:
+        return Check(name, True, f"{span}: never on 2+ nodes")
+    shown = "; ".join(e.describe() for e in episodes[:5])
+    more = f"; ... (+{len(episodes) - 5} more)" if len(episodes) > 5 else ""
+    return Check(name, False, f"{len(episodes)} episodes on 2+ nodes: {shown}{more} ({span})")
+
+
+def vip_holders(history: History, require_samples: bool = True) -> Check:
+    """Fails if any sample shows a VIP on 2+ nodes (or, with `require_samples`, if there are no samples)."""
+    return _verdict("vip-holders", "VIPs", _vip_samples(history), require_samples)
+
+
+def double_mounts(history: History, require_samples: bool = True) -> Check:
+    """Fails if any sample shows one source device mounted on 2+ nodes.
+
+    The lab's shared disk is a stand-in on which a double mount corrupts nothing visible, so the
+    mount tables are the only evidence of it.
+    """
+    return _verdict("double-mounts", "devices", _mount_samples(history), require_samples)
+
+
+def vip_timeline(history: History, vip: str) -> list[tuple[float, tuple[str, ...]]]:
+    """(time, sorted holders) at the first sample and at each sample where the holders changed."""
+    out: list[tuple[float, tuple[str, ...]]] = []
+    for t, holders in _vip_samples(history):
+        nodes = tuple(sorted(holders.get(vip, ())))
+        if not out or out[-1][1] != nodes:
+            out.append((t, nodes))
+    return out
+
+
+def vip_moves(history: History, vip: str, since: float) -> tuple[str | None, str | None, float | None]:
+    """(single holder at the last sample before `since`, first different single holder after, when).
+
+    The holder before is None unless exactly one node held the VIP; the move is (None, None) when no
+    later sample shows one node other than it holding the VIP.
+    """
+    before: str | None = None
+    for t, nodes in vip_timeline(history, vip):
+        if t < since:
+            before = nodes[0] if len(nodes) == 1 else None
+        elif len(nodes) == 1 and nodes[0] != before:
+            return before, nodes[0], t
+    return before, None, None

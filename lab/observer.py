@@ -1,0 +1,56 @@
+"""Samples every node's addresses and shared-disk mounts into the history while a trial runs.
+
+Clients only see what answers; a double VIP or a double mount is visible only from here.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from lab.history import INFO, JsonlRecorder
+from lab.providers.base import Provider
+
+
+class Observer:
+    def __init__(
+        self, provider: Provider, vips: list[str], devices: list[str], out: Path, period_s: float = 0.1
+    ) -> None:
+        self.provider = provider
+        self.vips = vips
+        self.devices = set(devices)
+        self.period_s = period_s
+        self.rec = JsonlRecorder(out / "observer.jsonl", "observer")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="observer", daemon=True)
+        self.samples = 0
+
+    def sample(self) -> None:
+        holders: dict[str, list[str]] = {v: [] for v in self.vips}
+        mounts: dict[str, list[list[str]]] = {}
+        for node in self.provider.scenario.nodes:
+            addrs = set(self.provider.addresses(node))
+            for v in self.vips:
+                if v in addrs:
+                    holders[v].append(node)
+            mine = [[src, dst] for src, dst in self.provider.mounts(node) if src in self.devices]
+            if mine:
+                mounts[node] = mine
+        self.rec.record(INFO, "vip-holders", holders)
+        self.rec.record(INFO, "mounts", mounts)
+        self.samples += 1
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.period_s)
+
+    def start(self) -> None:
+        self.sample()  # one sample before the fault, so "who held it before" is always known
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.sample()
+        self.rec.close()

@@ -1,0 +1,88 @@
+"""The Provider protocol: what every way of running a scenario's nodes must offer.
+
+Providers know nodes, networks and faults; they know nothing of roles (that is provision/).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from lab.scenario import Scenario
+
+
+class ProviderError(RuntimeError):
+    """A provider could not do what was asked; the message says what to fix."""
+
+
+class Unsupported(ProviderError):
+    """The provider cannot offer this at all (e.g. DRBD on netns); tests skip on it."""
+
+
+@dataclass(frozen=True)
+class Result:
+    node: str
+    cmd: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def check(self) -> Result:
+        if self.rc != 0:
+            raise ProviderError(
+                f"{self.node}: `{self.cmd}` exited {self.rc}\nstdout: {self.stdout[-2000:]}\n"
+                f"stderr: {self.stderr[-2000:]}"
+            )
+        return self
+
+
+# Faults the providers implement. Names are the vocabulary of lab/faults.py.
+FAULT_KINDS = ("crash", "poweroff", "freeze", "thaw", "kill_service", "cut", "restore", "partition", "heal")
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+    scenario: Scenario
+    state_dir: Path
+
+    # lifecycle
+    def up(self) -> None: ...
+    def down(self) -> None: ...
+    def is_up(self) -> bool: ...
+
+    # commands
+    def run(
+        self, node: str, cmd: str, *, timeout: float = 60.0, check: bool = False, env: Mapping[str, str] | None = None
+    ) -> Result: ...
+    def put(
+        self, node: str, path: str, content: str | bytes, *, mode: int = 0o644, owner: str = "root:root"
+    ) -> None: ...
+    def spawn(self, node: str, argv: Sequence[str], *, log: Path) -> subprocess.Popen[bytes]:
+        """Start a long-running process attached to the node's network (workloads)."""
+        ...
+
+    # storage: a block device every node of `service` can reach (DRBD on VMs, loop on netns)
+    def shared_disk(self, service: str, size_mb: int) -> str: ...
+    def mounts(self, node: str) -> list[tuple[str, str]]: ...
+    def addresses(self, node: str) -> list[str]: ...
+
+    # faults
+    def crash(self, node: str) -> None: ...
+    def restart(self, node: str) -> None: ...
+    def freeze(self, node: str) -> None: ...
+    def thaw(self, node: str) -> None: ...
+    def kill_service(self, node: str, process: str) -> None: ...
+    def cut(self, node: str, network: str) -> None: ...
+    def restore(self, node: str, network: str) -> None: ...
+    def partition(
+        self, network: str, side_a: Sequence[str], side_b: Sequence[str], *, one_way: bool = False
+    ) -> None: ...
+    def heal(self) -> None: ...

@@ -1,0 +1,125 @@
+"""The verdict of one scenario run: what was injected, how long services were down, which checks held."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.checks.availability import MEASURED_BY, Outage
+from lab.checks.base import Check
+
+
+def iso_utc(epoch: float) -> str:
+    """ISO-8601 in UTC with milliseconds: 2025-11-25T12:00:00.000Z."""
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Event:
+    fault: str
+    target: str
+    at: float  # epoch seconds when the fault was injected
+    service: str | None
+    downtime_ms: int | None  # None = never recovered
+    recovered_on: str | None  # node the service came back on
+    failed_ops: int = 0
+    bound_ms: int | None = None
+    measured_by: str = MEASURED_BY
+    indeterminate_ops: int = 0
+    probe_gap_ms: int | None = None  # the VIP's TCP connect probe, same method
+    vip: str | None = None
+    vip_from: list[str] | None = None  # holders sampled just before the fault
+    vip_to: list[str] | None = None  # holders at the end of the trial
+
+    @classmethod
+    def from_outage(
+        cls,
+        fault: str,
+        target: str,
+        at: float,
+        outage: Outage,
+        *,
+        recovered_on: str | None,
+        bound_ms: int | None,
+    ) -> Event:
+        return cls(
+            fault,
+            target,
+            at,
+            outage.service,
+            outage.downtime_ms,
+            recovered_on,
+            outage.failed_ops,
+            bound_ms,
+            indeterminate_ops=outage.indeterminate_ops,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "at": iso_utc(self.at)}
+
+
+@dataclass
+class Report:
+    scenario: str
+    provider: str
+    profile: str
+    started_at: float  # epoch seconds
+    duration_s: float
+    versions: dict[str, str] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """`pass` when every check passed; a report without checks proves nothing and fails."""
+        return "pass" if self.checks and all(c.passed for c in self.checks) else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "provider": self.provider,
+            "profile": self.profile,
+            "verdict": self.verdict,
+            "started_at": iso_utc(self.started_at),
+            "duration_s": round(self.duration_s, 3),
+            "versions": dict(self.versions),
+            "events": [e.to_dict() for e in self.events],
+            "checks": [c.to_dict() for c in self.checks],
+            "notes": list(self.notes),
+        }
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "report.json"
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def summary_table(self) -> str:
+        head = (
+            f"{self.scenario} [{self.provider}, profile {self.profile}] "
+            f"started {iso_utc(self.started_at)}, {self.duration_s:.1f} s"
+        )
+        row = "{:<10} {:<8} {:<10} {:>11} {:>9}  {}"
+        lines = [
+            head,
+            "",
+            row.format("fault", "target", "service", "downtime_ms", "bound_ms", "recovered_on"),
+        ]
+        for e in self.events:
+            downtime = "never" if e.downtime_ms is None else str(e.downtime_ms)
+            bound = "-" if e.bound_ms is None else str(e.bound_ms)
+            where = e.recovered_on or "-"
+            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, bound, where))
+        lines.append("")
+        for c in self.checks:
+            detail = c.detail if len(c.detail) <= 100 else c.detail[:97] + "..."
+            lines.append(f"{'pass' if c.passed else 'FAIL':<4}  {c.name:<24} {detail}")
+        if not self.checks:
+            lines.append("FAIL  (no checks ran)")
+        lines.append("")
+        lines.append(f"verdict: {self.verdict}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,600 @@
+"""Scenario files (scenarios/*.yaml) as frozen dataclasses.
+
+Every mistake in a file is reported as one ScenarioError naming the file, the field as a dotted
+path (``nodes.node2.addresses.ring0``), what is wrong, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+KNOWN_ROLES = frozenset(
+    {"pacemaker", "mysql", "rabbitmq", "client", "galera", "haproxy", "keepalived", "memcached", "api"}
+)
+NO_QUORUM_POLICIES = ("ignore", "stop", "freeze", "demote", "suicide")
+
+
+class ScenarioError(ValueError):
+    """One mistake in a scenario: the file, the field, the problem and the fix."""
+
+    def __init__(self, path: str | Path, field: str, problem: str, fix: str) -> None:
+        self.path, self.field, self.problem, self.fix = str(path), field, problem, fix
+        super().__init__(f"{self.path}: {field}: {problem}. Fix: {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path, self.field, self.problem, self.fix)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    cidr: IPv4Network
+    purpose: str
+    gateway: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    roles: tuple[str, ...]
+    addresses: Mapping[str, IPv4Address] = dataclasses.field(hash=False)  # network name -> address
+    memory_mb: int = 768
+    cpus: int = 1
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Vip:
+    name: str
+    address: IPv4Address
+    network: str
+    resource: str  # the Pacemaker IPaddr2 resource holding it
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    group: str  # the Pacemaker group running it
+    vip: str
+    port: int
+    disk_mb: int = 256
+    drbd_minor: int | None = None
+    drbd_port: int | None = None
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    token_ms: int
+    consensus_ms: int  # the parser defaults it to int(1.2 * token_ms), as corosync does
+    two_node: bool
+    no_quorum_policy: str
+    stonith: bool
+    secauth: bool = False
+    ping_check: bool = False
+    token_retransmits_before_loss_const: int = 4
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    overrides: Mapping[str, Any] = dataclasses.field(hash=False)  # ClusterOptions field -> value
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path
+    chapters: tuple[int, ...]
+    description: str
+    networks: Mapping[str, Network] = dataclasses.field(hash=False)
+    nodes: Mapping[str, Node] = dataclasses.field(hash=False)
+    vips: Mapping[str, Vip] = dataclasses.field(hash=False)
+    services: Mapping[str, Service] = dataclasses.field(hash=False)
+    cluster: ClusterOptions
+    profiles: Mapping[str, Profile] = dataclasses.field(hash=False)
+    default_profile: str
+
+    def options(self, profile: str | None = None) -> ClusterOptions:
+        """The cluster options with `profile`'s overrides (the default profile if None)."""
+        name = self.default_profile if profile is None else profile
+        if name not in self.profiles:
+            raise ScenarioError(
+                self.path, "profile", f"unknown profile {name!r}", f"use one of: {', '.join(self.profiles)}"
+            )
+        return dataclasses.replace(self.cluster, **self.profiles[name].overrides)
+
+    def nodes_with_role(self, role: str) -> list[Node]:
+        if role not in KNOWN_ROLES:
+            raise ValueError(f"unknown role {role!r}; known roles: {', '.join(sorted(KNOWN_ROLES))}")
+        return [n for n in self.nodes.values() if n.has_role(role)]
+
+    def vip_for(self, service: str) -> Vip:
+        if service not in self.services:
+            raise ScenarioError(
+                self.path, "services", f"no service {service!r}", f"use one of: {', '.join(self.services)}"
+            )
+        return self.vips[self.services[service].vip]
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A ScenarioError before the file's path is attached."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        super().__init__(field, problem, fix)
+        self.field, self.problem, self.fix = field, problem, fix
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (YAML would keep only the last)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._path: list[str] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        key = index.value if isinstance(index, yaml.ScalarNode) else index if isinstance(index, int) else None
+        if key is not None:
+            self._path.append(str(key))
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if key is not None:
+                self._path.pop()
+
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        first_line: dict[str, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            line = key.start_mark.line + 1
+            if key.value in first_line:
+                raise _Invalid(
+                    ".".join([*self._path, key.value]),
+                    f"duplicate key {key.value!r} on line {line} (first on line {first_line[key.value]})",
+                    "YAML would silently keep only the last one: rename or merge the two entries",
+                )
+            first_line[key.value] = line
+        return node
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """An existing file as is, else ``SCENARIO_DIR/<name>.yaml``."""
+    given = Path(name_or_path)
+    if given.is_file():
+        return given
+    if len(given.parts) == 1:
+        candidate = SCENARIO_DIR / (given.name if given.suffix == ".yaml" else f"{given.name}.yaml")
+        if candidate.is_file():
+            return candidate
+    available = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))) or "(none)"
+    raise ScenarioError(
+        name_or_path,
+        "(file)",
+        "no such scenario file",
+        f"use a scenario name from {SCENARIO_DIR} ({available}) or the path of an existing .yaml file",
+    )
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario by name or path."""
+    path = scenario_path(name_or_path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except _Invalid as e:
+        raise ScenarioError(path, e.field, e.problem, e.fix) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, "(file)", f"cannot read it ({e})", "make it a readable UTF-8 text file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(e, "problem", None) or str(e)
+        raise ScenarioError(
+            path, where, f"not valid YAML ({problem})", "check the indentation, colons and brackets there"
+        ) from None
+    return parse_scenario(data, path)
+
+
+def parse_scenario(data: Any, path: Path) -> Scenario:
+    """Validate already-loaded YAML data and build the Scenario."""
+    try:
+        return _parse(data, Path(path))
+    except _Invalid as e:
+        raise ScenarioError(path, e.field, e.problem, e.fix) from None
+
+
+# --- validation helpers --------------------------------------------------------------------------
+
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")  # a hostname label
+_RESOURCE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")  # a Pacemaker id
+
+
+def _fail(field: str, problem: str, fix: str) -> NoReturn:
+    raise _Invalid(field, problem, fix)
+
+
+def _show(value: Any) -> str:
+    return "nothing" if value is None else f"{value!r} ({type(value).__name__})"
+
+
+def _section(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """`data` as a dict with every `required` key and no key outside `required + optional`."""
+    allowed = required + optional
+    if not isinstance(data, dict):
+        _fail(
+            where or "(file)",
+            f"expected a mapping, got {_show(data)}",
+            f"write {f'`{where}`' if where else 'the file'} as `key: value` lines ({', '.join(allowed)})",
+        )
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            _fail(
+                f"{where}.{key}" if where else str(key),
+                f"unknown key {key!r}{hint}",
+                f"use only the allowed keys: {', '.join(allowed)}",
+            )
+    for key in required:
+        if key not in data:
+            _fail(
+                f"{where}.{key}" if where else key,
+                "missing required field",
+                f"add `{key}:` to {f'`{where}`' if where else 'the top level'}",
+            )
+    return data
+
+
+def _items(data: Any, where: str, required: bool = False) -> list[tuple[str, Any]]:
+    """The (name, entry) pairs of a named collection such as `nodes`."""
+    if data is None or data == {}:
+        if required:
+            _fail(where, "no entries", f"define at least one entry under `{where}:`")
+        return []
+    if not isinstance(data, dict):
+        _fail(
+            where,
+            f"expected a mapping of names to entries, got {_show(data)}",
+            f"write each entry as `name: {{...}}` under `{where}:`",
+        )
+    for name in data:
+        _name(name, f"{where}.{name}")
+    return list(data.items())
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        _fail(
+            where,
+            f"{value!r} is not a valid name",
+            "use lowercase letters, digits and inner '-' (names become hostnames and interface names)",
+        )
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        _fail(where, f"expected text, got {_show(value)}", "write a non-empty string")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(where, f"expected true or false, got {_show(value)}", "write true or false (unquoted)")
+    return value
+
+
+def _int(value: Any, where: str, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        _fail(where, f"expected a whole number {bounds}, got {_show(value)}", f"write an integer {bounds}")
+    return value
+
+
+def _port(value: Any, where: str) -> int:
+    return _int(value, where, 1, 65535)
+
+
+def _ip(value: Any, where: str) -> IPv4Address:
+    if isinstance(value, str):
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            pass
+    _fail(where, f"{_show(value)} is not an IPv4 address", "write a dotted quad such as 192.168.42.10")
+
+
+def _cidr(value: Any, where: str) -> IPv4Network:
+    if not isinstance(value, str) or "/" not in value:
+        _fail(where, f"{_show(value)} is not a CIDR", "write network/prefix, e.g. 192.168.42.0/24")
+    try:
+        return IPv4Network(value)
+    except ValueError as e:
+        if "host bits set" in str(e):
+            _fail(
+                where,
+                f"{value} has host bits set",
+                f"use the network address: {IPv4Network(value, strict=False)}",
+            )
+        _fail(where, f"{value!r} is not an IPv4 CIDR ({e})", "write network/prefix, e.g. 192.168.42.0/24")
+
+
+def _host_on(addr: IPv4Address, net: Network, where: str) -> None:
+    """`addr` must be a usable host address of `net`."""
+    cidr = net.cidr
+    usable = f"{cidr.network_address + 1} to {cidr.broadcast_address - 1}" if cidr.prefixlen < 31 else str(cidr)
+    if addr not in cidr:
+        _fail(where, f"{addr} is outside network {net.name} ({cidr})", f"pick an address from {usable}")
+    if cidr.prefixlen < 31 and addr in (cidr.network_address, cidr.broadcast_address):
+        kind = "network" if addr == cidr.network_address else "broadcast"
+        _fail(where, f"{addr} is the {kind} address of {net.name} ({cidr})", f"pick an address from {usable}")
+
+
+def _ref(value: Any, known: Mapping[str, Any], where: str, what: str) -> str:
+    """`value` must name an entry of `known` (a network, a vip, a profile)."""
+    if not isinstance(value, str) or value not in known:
+        _fail(where, f"unknown {what} {value!r}", f"use one of: {', '.join(known) or '(none defined)'}")
+    return value
+
+
+def _policy(value: Any, where: str) -> str:
+    if value not in NO_QUORUM_POLICIES:
+        _fail(where, f"{_show(value)} is not a no-quorum-policy", f"use one of: {', '.join(NO_QUORUM_POLICIES)}")
+    return value
+
+
+def _resource(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _RESOURCE.match(value):
+        _fail(
+            where,
+            f"{_show(value)} is not a valid Pacemaker resource id",
+            "start with a letter or '_', then use letters, digits, '_', '.' or '-'",
+        )
+    return value
+
+
+def _claim(taken: dict[Any, str], value: Any, where: str, fix: str) -> None:
+    """Record that `where` uses `value`; fail if another field already does."""
+    if value in taken:
+        _fail(where, f"{value} is already used by {taken[value]}", fix)
+    taken[value] = where
+
+
+# --- the scenario --------------------------------------------------------------------------------
+
+_CLUSTER_FIELDS: dict[str, Callable[[Any, str], Any]] = {
+    "token_ms": _int,
+    "consensus_ms": _int,
+    "two_node": _bool,
+    "no_quorum_policy": _policy,
+    "stonith": _bool,
+    "secauth": _bool,
+    "ping_check": _bool,
+    "token_retransmits_before_loss_const": _int,
+}
+_CLUSTER_REQUIRED = ("token_ms", "two_node", "no_quorum_policy", "stonith")
+_ADDRESS_FIX = "give every node address, VIP and gateway its own IP"
+_RESOURCE_FIX = "give every Pacemaker resource (VIP resource, service group) its own id"
+
+
+def _check_cluster(opts: ClusterOptions, where: str, pacemaker_nodes: list[str]) -> None:
+    """Rules that span fields: corosync's consensus minimum, and two_node's two votes."""
+    minimum = int(1.2 * opts.token_ms)
+    if opts.consensus_ms < minimum:
+        _fail(
+            f"{where}.consensus_ms",
+            f"{opts.consensus_ms} is below 1.2 * token_ms = {minimum}, which corosync refuses",
+            f"set consensus_ms >= {minimum}, or drop it to default to 1.2 * token_ms",
+        )
+    if opts.two_node and len(pacemaker_nodes) != 2:
+        _fail(
+            f"{where}.two_node",
+            f"two_node is true but {len(pacemaker_nodes)} nodes have the pacemaker role "
+            f"({', '.join(pacemaker_nodes) or 'none'})",
+            "set two_node: false, or give exactly two nodes that role",
+        )
+
+
+def _parse(data: Any, path: Path) -> Scenario:
+    top = _section(
+        data,
+        "",
+        ("name", "networks", "nodes", "cluster"),
+        ("chapters", "description", "vips", "services", "profile", "profiles"),
+    )
+    name = _name(top["name"], "name")
+    chapters = top.get("chapters") or []
+    if not isinstance(chapters, list):
+        _fail("chapters", f"expected a list, got {_show(chapters)}", "write the guide's chapters as e.g. [2, 3]")
+    taken: dict[IPv4Address, str] = {}  # every address in use -> the field using it
+    resources: dict[str, str] = {}  # every Pacemaker resource id -> the field defining it
+    networks = _networks(top["networks"], taken)
+    nodes = _nodes(top["nodes"], networks, taken)
+    vips = _vips(top.get("vips"), networks, taken, resources)
+    services = _services(top.get("services"), vips, resources)
+    pacemaker_nodes = [n.name for n in nodes.values() if n.has_role("pacemaker")]
+    cluster = _cluster(top["cluster"], pacemaker_nodes)
+    profiles = _profiles(top.get("profiles"), top["cluster"], cluster, pacemaker_nodes)
+
+    if "profile" not in top and profiles:
+        _fail("profile", "missing required field", f"add `profile:` naming one of: {', '.join(profiles)}")
+    if not profiles:
+        profiles["default"] = Profile("default", "the cluster options as written", MappingProxyType({}))
+    default_profile = _ref(top.get("profile", "default"), profiles, "profile", "profile")
+
+    return Scenario(
+        name=name,
+        path=path,
+        chapters=tuple(_int(c, f"chapters.{i}") for i, c in enumerate(chapters)),
+        description=_str(top["description"], "description") if "description" in top else "",
+        networks=MappingProxyType(networks),
+        nodes=MappingProxyType(nodes),
+        vips=MappingProxyType(vips),
+        services=MappingProxyType(services),
+        cluster=cluster,
+        profiles=MappingProxyType(profiles),
+        default_profile=default_profile,
+    )
+
+
+def _networks(data: Any, taken: dict[IPv4Address, str]) -> dict[str, Network]:
+    networks: dict[str, Network] = {}
+    for name, raw in _items(data, "networks", required=True):
+        where = f"networks.{name}"
+        if len(name) > 12:
+            _fail(
+                where,
+                f"{name!r} is longer than 12 characters",
+                "shorten it: it becomes interface name br-<name>",
+            )
+        _section(raw, where, ("cidr", "purpose"), ("gateway",))
+        net = Network(name, _cidr(raw["cidr"], f"{where}.cidr"), _str(raw["purpose"], f"{where}.purpose"))
+        for other in networks.values():
+            if net.cidr.overlaps(other.cidr):
+                _fail(
+                    f"{where}.cidr",
+                    f"{net.cidr} overlaps network {other.name} ({other.cidr})",
+                    "give each network its own, non-overlapping subnet",
+                )
+        if raw.get("gateway") is not None:
+            net = dataclasses.replace(net, gateway=_ip(raw["gateway"], f"{where}.gateway"))
+            _host_on(net.gateway, net, f"{where}.gateway")
+            _claim(taken, net.gateway, f"{where}.gateway", _ADDRESS_FIX)
+        networks[name] = net
+    return networks
+
+
+def _nodes(data: Any, networks: dict[str, Network], taken: dict[IPv4Address, str]) -> dict[str, Node]:
+    nodes: dict[str, Node] = {}
+    for name, raw in _items(data, "nodes", required=True):
+        where = f"nodes.{name}"
+        _section(raw, where, ("roles", "addresses"), ("memory_mb", "cpus"))
+        roles = raw["roles"]
+        if not isinstance(roles, list) or not roles:
+            _fail(
+                f"{where}.roles",
+                f"expected a non-empty list, got {_show(roles)}",
+                "write e.g. [pacemaker, mysql]",
+            )
+        for i, role in enumerate(roles):
+            known = isinstance(role, str) and role in KNOWN_ROLES
+            if not known or roles.index(role) != i:
+                problem = f"role {role!r} is listed twice" if known else f"unknown role {role!r}"
+                _fail(f"{where}.roles", problem, f"list each role once, from: {', '.join(sorted(KNOWN_ROLES))}")
+        addresses: dict[str, IPv4Address] = {}
+        for net_name, value in _items(raw["addresses"], f"{where}.addresses", required=True):
+            field = f"{where}.addresses.{net_name}"
+            _ref(net_name, networks, field, "network")
+            addresses[net_name] = _ip(value, field)
+            _host_on(addresses[net_name], networks[net_name], field)
+            _claim(taken, addresses[net_name], field, _ADDRESS_FIX)
+        memory_mb = _int(raw.get("memory_mb", 768), f"{where}.memory_mb", 64)
+        nodes[name] = Node(
+            name,
+            tuple(roles),
+            MappingProxyType(addresses),
+            memory_mb,
+            _int(raw.get("cpus", 1), f"{where}.cpus"),
+        )
+    return nodes
+
+
+def _vips(
+    data: Any, networks: dict[str, Network], taken: dict[IPv4Address, str], resources: dict[str, str]
+) -> dict[str, Vip]:
+    vips: dict[str, Vip] = {}
+    for name, raw in _items(data, "vips"):
+        where = f"vips.{name}"
+        _section(raw, where, ("address", "network", "resource"))
+        vip = Vip(
+            name,
+            _ip(raw["address"], f"{where}.address"),
+            _ref(raw["network"], networks, f"{where}.network", "network"),
+            _resource(raw["resource"], f"{where}.resource"),
+        )
+        _host_on(vip.address, networks[vip.network], f"{where}.address")
+        _claim(taken, vip.address, f"{where}.address", _ADDRESS_FIX)
+        _claim(resources, vip.resource, f"{where}.resource", _RESOURCE_FIX)
+        vips[name] = vip
+    return vips
+
+
+def _services(data: Any, vips: dict[str, Vip], resources: dict[str, str]) -> dict[str, Service]:
+    services: dict[str, Service] = {}
+    minors: dict[int, str] = {}  # DRBD minor -> the field using it
+    ports: dict[int, str] = {}  # DRBD port -> the field using it
+    for name, raw in _items(data, "services"):
+        where = f"services.{name}"
+        _section(raw, where, ("group", "vip", "port"), ("disk_mb", "drbd_minor", "drbd_port"))
+        vip = _ref(raw["vip"], vips, f"{where}.vip", "vip")
+        group = _resource(raw["group"], f"{where}.group")
+        _claim(resources, group, f"{where}.group", _RESOURCE_FIX)
+        minor, port = raw.get("drbd_minor"), raw.get("drbd_port")
+        if (minor is None) != (port is None):
+            _fail(where, "drbd_minor and drbd_port must be set together", "set both, or neither")
+        if minor is not None:
+            _claim(
+                minors,
+                _int(minor, f"{where}.drbd_minor", 0),
+                f"{where}.drbd_minor",
+                "give each DRBD device its own minor",
+            )
+            _claim(
+                ports,
+                _port(port, f"{where}.drbd_port"),
+                f"{where}.drbd_port",
+                "give each DRBD device its own port",
+            )
+        services[name] = Service(
+            name,
+            group,
+            vip,
+            _port(raw["port"], f"{where}.port"),
+            _int(raw.get("disk_mb", 256), f"{where}.disk_mb"),
+            minor,
+            port,
+        )
+    return services
+
+
+def _cluster(data: Any, pacemaker_nodes: list[str]) -> ClusterOptions:
+    optional = tuple(k for k in _CLUSTER_FIELDS if k not in _CLUSTER_REQUIRED)
+    values = {
+        k: _CLUSTER_FIELDS[k](v, f"cluster.{k}")
+        for k, v in _section(data, "cluster", _CLUSTER_REQUIRED, optional).items()
+    }
+    values.setdefault("consensus_ms", int(1.2 * values["token_ms"]))
+    cluster = ClusterOptions(**values)
+    _check_cluster(cluster, "cluster", pacemaker_nodes)
+    return cluster
+
+
+def _profiles(data: Any, raw_cluster: dict, cluster: ClusterOptions, pacemaker_nodes: list[str]) -> dict[str, Profile]:
+    profiles: dict[str, Profile] = {}
+    for name, raw in _items(data, "profiles"):
+        where = f"profiles.{name}"
+        _section(raw, where, ("description",), tuple(_CLUSTER_FIELDS))
+        overrides = {k: _CLUSTER_FIELDS[k](v, f"{where}.{k}") for k, v in raw.items() if k != "description"}
+        if "token_ms" in overrides and "consensus_ms" not in overrides and "consensus_ms" not in raw_cluster:
+            # corosync's default consensus follows the token
+            overrides["consensus_ms"] = int(1.2 * overrides["token_ms"])
+        _check_cluster(dataclasses.replace(cluster, **overrides), where, pacemaker_nodes)
+        profiles[name] = Profile(name, _str(raw["description"], f"{where}.description"), MappingProxyType(overrides))
+    return profiles

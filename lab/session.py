@@ -1,0 +1,383 @@
+"""A Lab: scenario + provider + provisioning + trials. The one orchestration, used by the CLI and
+by the pytest fixtures alike.
+
+A trial runs the workload and the observer, applies faults (recorded in the history as nemesis
+ops), and on finish turns the history into events (downtime per service) and checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.checks.availability import Outage, outage
+from lab.checks.base import Check
+from lab.checks.durability import lost_messages, lost_writes
+from lab.checks.placement import placement
+from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
+from lab.history import INFO, History, JsonlRecorder
+from lab.observer import Observer
+from lab.providers import choose, make_provider
+from lab.report import Event, Report
+from lab.scenario import Scenario, load_scenario
+from lab.wait import until
+from lab.workload.config import Endpoint, WorkloadConfig
+from provision import active_passive, pacemaker
+from provision.context import Context
+from provision.secrets import load_or_create
+
+REPO = Path(__file__).resolve().parent.parent
+# Which process is "the service" for kill_service, per service name.
+SERVICE_PROCESS = {"mysql": "mariadbd", "rabbitmq": "beam.smp", "corosync": "corosync", "pacemaker": "pacemakerd"}
+MEASURED_BY = (
+    "client history: from the last acknowledged op before the first failed or indeterminate op "
+    "to the first acknowledged op after it, timestamps taken on the lab host"
+)
+
+
+class Lab:
+    def __init__(
+        self,
+        scenario: str | Scenario,
+        provider: str | None = None,
+        profile: str | None = None,
+        reports_dir: Path | None = None,
+    ) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.profile = profile or os.environ.get("LAB_PROFILE") or self.scenario.default_profile
+        self.scenario.options(self.profile)  # unknown profile: fail now, naming the known ones
+        self.provider_name, self.provider_reason = choose(provider)
+        self.provider = make_provider(self.provider_name, self.scenario)
+        self.started = time.time()
+        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.started))
+        base = reports_dir or Path(os.environ.get("HALAB_REPORTS_DIR", REPO / "reports"))
+        self.run_dir = base / self.scenario.name / run_id
+        self.report = Report(
+            scenario=self.scenario.name,
+            provider=self.provider_name,
+            profile=self.profile,
+            started_at=self.started,
+            duration_s=0.0,
+            versions={},
+            events=[],
+            checks=[],
+            notes=[f"provider chosen: {self.provider_reason}"],
+        )
+        self._ctx: Context | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def ctx(self) -> Context:
+        if self._ctx is None:
+            self._ctx = Context(self.scenario, self.profile, self.provider, load_or_create(self.provider.state_dir))
+        return self._ctx
+
+    def up(self) -> None:
+        self.provider.up()
+
+    def provision(self) -> None:
+        active_passive.converge(self.ctx)
+        self.report.versions = self.versions()
+        if not self.ctx.drbd:
+            self.report.notes.append(
+                f"{self.provider_name}: DRBD needs a kernel module this provider cannot load; ms_drbd_* are "
+                "replaced by a loop-backed XFS image per service, mounted by ocf:heartbeat:Filesystem. "
+                "A double mount shows in the nodes' mount tables, not as damage. DRBD runs on LAB_PROVIDER=libvirt."
+            )
+
+    def down(self) -> None:
+        self.provider.down()
+
+    @property
+    def cluster_nodes(self) -> list[str]:
+        return self.ctx.cluster_nodes
+
+    @property
+    def client(self) -> str:
+        return self.scenario.nodes_with_role("client")[0].name
+
+    def versions(self) -> dict[str, str]:
+        pkgs = [
+            "corosync",
+            "pacemaker",
+            "crmsh",
+            "resource-agents",
+            "mariadb-server",
+            "galera-4",
+            "rabbitmq-server",
+            "xfsprogs",
+            "drbd-utils",
+        ]
+        r = self.provider.run(self.cluster_nodes[0], "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(pkgs))
+        return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+
+    def crm_mon_xml(self, node: str | None = None) -> str:
+        for n in [node] if node else self.cluster_nodes:
+            xml = pacemaker.crm_mon_xml(self.ctx, n)
+            if xml:
+                return xml
+        return ""
+
+    def status(self) -> str:
+        for n in self.cluster_nodes:
+            r = self.provider.run(n, "crm_mon -1 -r", timeout=15)
+            if r.ok:
+                return r.stdout
+        return "no cluster node answers crm_mon"
+
+    def settle(
+        self, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Wait until every group runs whole on one node; return group -> node."""
+        node = on or next(n for n in self.cluster_nodes if n != avoid and self.provider.run(n, "true").ok)
+        return active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=timeout)
+
+    def restart_node(self, node: str) -> None:
+        """Power a crashed node on again and let it rejoin (its init would start the stack)."""
+        self.provider.restart(node)
+        active_passive.start_node(self.ctx, node)
+        pacemaker.wait_online(self.ctx, node, self.cluster_nodes)
+
+    def trial(self, name: str) -> Trial:
+        return Trial(self, name)
+
+    def write_report(self) -> Path:
+        self.report.duration_s = round(time.time() - self.started, 1)
+        return self.report.write(self.run_dir)
+
+
+@dataclass
+class TrialResult:
+    history: History
+    outages: dict[str, Outage]
+    checks: list[Check]
+    events: list[Event]
+    fault_at: float | None
+    placement_after: dict[str, str] = field(default_factory=dict)
+
+    def check(self, name_part: str) -> Check:
+        return next(c for c in self.checks if name_part in c.name)
+
+
+class Trial:
+    """One fault experiment under load. Use as a context manager: the workload stops even if the
+    test fails half-way, and the history is kept under the run directory."""
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+        self.dir = lab.run_dir / "trials" / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sc = lab.scenario
+        secrets = lab.ctx.secrets
+        services = active_passive.services(lab.ctx)
+        mysql = rabbit = None
+        if "mysql" in services:
+            mysql = Endpoint(
+                "mysql", str(sc.vip_for("mysql").address), sc.services["mysql"].port, "halab", secrets.mysql_password
+            )
+        if "rabbitmq" in services:
+            rabbit = Endpoint(
+                "rabbitmq",
+                str(sc.vip_for("rabbitmq").address),
+                sc.services["rabbitmq"].port,
+                "halab",
+                secrets.rabbitmq_password,
+            )
+        probes = [Endpoint(e.service, e.host, e.port) for e in (mysql, rabbit) if e]
+        self.cfg = WorkloadConfig(
+            out_dir=str(self.dir), run_id=int(time.time()), mysql=mysql, rabbitmq=rabbit, probes=probes
+        )
+        self.cfg_path = self.dir / "workload.json"
+        self.cfg.write(self.cfg_path)
+        self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
+        vips = [str(v.address) for v in sc.vips.values()]
+        self.observer = Observer(lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.fault_at: float | None = None
+        self.faults: list[tuple[str, str, float]] = []
+        self.groups_before: dict[str, str] = {}
+
+    def __enter__(self) -> Trial:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_workload()
+        if self.observer._thread.is_alive():
+            self.observer.stop()
+
+    def start(self) -> None:
+        self.groups_before = self.lab.settle()
+        self.observer.start()
+        self.proc = self.lab.provider.spawn(
+            self.lab.client,
+            [sys.executable, "-m", "lab.workload.runner", str(self.cfg_path)],
+            log=self.dir / "workload.log",
+        )
+        until(
+            lambda: (self.dir / "started").exists() or self.proc.poll() is not None,
+            timeout=30,
+            what="the workload runner to start",
+            seen=lambda: (self.dir / "workload.log").read_text()[-500:],
+        )
+        # Baseline: every service answers before the fault, or the measurement would mean nothing.
+        for svc in active_passive.services(self.lab.ctx):
+            until(
+                lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish")),
+                timeout=30,
+                what=f"a first acknowledged {svc} op before the fault",
+                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+            )
+
+    def history(self) -> History:
+        return History.load(*sorted(self.dir.glob("*.jsonl")))
+
+    def mark(self, f: str, fault: str, target: str) -> float:
+        op = self.nemesis.record(INFO, f, {"fault": fault, "target": target})
+        return op.time
+
+    def fault(self, fault: str, target: str, **kw: object) -> float:
+        """Apply a fault (faults are data: a name, a target, parameters) and record when."""
+        p = self.lab.provider
+        at = self.mark("fault", fault, target)
+        if fault == "crash":
+            p.crash(target)
+        elif fault == "freeze":
+            p.freeze(target)
+        elif fault == "kill_service":
+            p.kill_service(target, SERVICE_PROCESS.get(str(kw["service"]), str(kw["service"])))
+        elif fault == "cut":
+            p.cut(target, str(kw["network"]))
+        elif fault == "standby":
+            self.lab.provider.run(target, f"crm node standby {target}", check=True, timeout=60)
+        else:
+            raise ValueError(f"unknown fault {fault!r}")
+        self.fault_at = self.fault_at or at
+        self.faults.append((fault, target, at))
+        return at
+
+    def heal(self, fault: str, target: str, **kw: object) -> float:
+        p = self.lab.provider
+        at = self.mark("heal", fault, target)
+        if fault == "crash":
+            self.lab.restart_node(target)
+        elif fault == "freeze":
+            p.thaw(target)
+        elif fault == "cut":
+            p.restore(target, str(kw["network"]))
+        elif fault == "standby":
+            p.run(target, f"crm node online {target}", check=True, timeout=60)
+        return at
+
+    def _stop_workload(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def verify(self) -> dict:
+        log = self.dir / "verify.out"
+        p = self.lab.provider.spawn(
+            self.lab.client, [sys.executable, "-m", "lab.workload.runner", "--verify", str(self.cfg_path)], log=log
+        )
+        try:
+            rc = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"reading back writes and messages timed out: {log.read_text()[-800:]}") from None
+        if rc != 0:
+            raise AssertionError(f"reading back writes and messages failed (rc {rc}): {log.read_text()[-1500:]}")
+        return json.loads(log.read_text().strip().splitlines()[-1])
+
+    def finish(
+        self,
+        *,
+        bounds_ms: dict[str, int] | None = None,
+        expect_split_brain: bool = False,
+        settle_avoid: str | None = None,
+    ) -> TrialResult:
+        """Stop the load, read back what survived, and turn the history into events and checks."""
+        placed = self.lab.settle(avoid=settle_avoid)
+        # Let every client show it works again before stopping it (so a gap has an end).
+        t_settled = time.time()
+        for svc in active_passive.services(self.lab.ctx):
+            until(
+                lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish"), since=t_settled),
+                timeout=30,
+                what=f"an acknowledged {svc} op after recovery",
+                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+            )
+        self._stop_workload()
+        self.observer.stop()
+        survived = self.verify()
+        h = self.history()
+        bounds_ms = bounds_ms or {}
+        outages: dict[str, Outage] = {}
+        events: list[Event] = []
+        prefix = f"{self.name}: "
+        checks: list[Check] = []
+        since = self.fault_at or h.ops[0].time
+        group_of = active_passive.groups(self.lab.ctx)
+        fault, target, _ = self.faults[0] if self.faults else ("none", "-", since)
+        for svc in active_passive.services(self.lab.ctx):
+            o = outage(h, svc, since=since, fs=("write", "publish"))
+            outages[svc] = o
+            probe = outage(h, svc, since=since, fs=("connect",))
+            vip = str(self.lab.scenario.vip_for(svc).address)
+            timeline = vip_timeline(h, vip)
+            before = [nodes for t, nodes in timeline if t <= since]
+            ev = Event.from_outage(
+                fault, target, since, o, recovered_on=placed.get(group_of[svc]), bound_ms=bounds_ms.get(svc)
+            )
+            ev.probe_gap_ms = probe.downtime_ms
+            ev.vip = vip
+            ev.vip_from = list(before[-1]) if before else None
+            ev.vip_to = list(timeline[-1][1]) if timeline else None
+            events.append(ev)
+            if svc in bounds_ms:
+                ok = o.downtime_ms is not None and o.downtime_ms <= bounds_ms[svc]
+                checks.append(
+                    Check(
+                        f"{prefix}{svc} back within {bounds_ms[svc]} ms",
+                        ok,
+                        f"client downtime {o.downtime_ms} ms ({o.failed_ops} failed, "
+                        f"{o.indeterminate_ops} indeterminate ops); VIP TCP probe gap "
+                        f"{probe.downtime_ms} ms; bound from configured timeouts",
+                    )
+                )
+        if "mysql_ids" in survived:
+            c = lost_writes(h, set(survived["mysql_ids"]))
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        if "drained_ids" in survived:
+            c = lost_messages(h, set(survived["drained_ids"]))
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        vip_check, mount_check = vip_holders(h), double_mounts(h)
+        if expect_split_brain:
+            found = not vip_check.passed or not mount_check.passed
+            checks.append(
+                Check(
+                    prefix + "checkers detect the guide profile's split-brain",
+                    found,
+                    f"vip holders: {vip_check.detail}; mounts: {mount_check.detail}",
+                )
+            )
+        else:
+            checks += [
+                Check(prefix + vip_check.name, vip_check.passed, vip_check.detail),
+                Check(prefix + mount_check.name, mount_check.passed, mount_check.detail),
+            ]
+        pc = placement(self.lab.crm_mon_xml())
+        checks.append(Check(prefix + pc.name, pc.passed, pc.detail))
+        self.lab.report.events += events
+        self.lab.report.checks += checks
+        h.dump(self.dir / "history.jsonl")
+        return TrialResult(h, outages, checks, events, self.fault_at, placed)

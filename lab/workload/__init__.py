@@ -1,0 +1,1 @@
+"""Clients that run on the scenario's client node and record a History (one JSONL file each)."""

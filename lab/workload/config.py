@@ -1,0 +1,55 @@
+"""The workload's configuration: written 0600 by the harness (it carries passwords), read by the runner."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    host: str
+    port: int
+    user: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    out_dir: str
+    run_id: int  # ids of rows/messages start at run_id * 1_000_000, so runs never collide
+    mysql: Endpoint | None = None
+    rabbitmq: Endpoint | None = None
+    probes: list[Endpoint] = field(default_factory=list)
+    interval_s: float = 0.05  # between a client's ops; the VIP probe's period, at most 100 ms
+    op_timeout_s: float = 1.0
+
+    @property
+    def queue(self) -> str:
+        return f"halab-{self.run_id}"
+
+    @property
+    def first_id(self) -> int:
+        return self.run_id * 1_000_000
+
+    def write(self, path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(self), fh)
+
+    @classmethod
+    def read(cls, path: Path) -> WorkloadConfig:
+        d = json.loads(Path(path).read_text())
+        ep = lambda v: Endpoint(**v) if v else None  # noqa: E731
+        return cls(
+            out_dir=d["out_dir"],
+            run_id=d["run_id"],
+            mysql=ep(d.get("mysql")),
+            rabbitmq=ep(d.get("rabbitmq")),
+            probes=[Endpoint(**p) for p in d.get("probes", [])],
+            interval_s=d.get("interval_s", 0.05),
+            op_timeout_s=d.get("op_timeout_s", 1.0),
+        )

@@ -1,0 +1,46 @@
+"""What every role module gets: the scenario, the chosen profile, the provider, the secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from lab.providers.base import Provider
+from lab.scenario import ClusterOptions, Scenario
+from provision.secrets import Secrets
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render(template: str, **values: object) -> str:
+    return _env.get_template(template).render(**values)
+
+
+@dataclass
+class Context:
+    scenario: Scenario
+    profile: str
+    provider: Provider
+    secrets: Secrets
+
+    @property
+    def opts(self) -> ClusterOptions:
+        return self.scenario.options(self.profile)
+
+    @property
+    def cluster_nodes(self) -> list[str]:
+        return [n.name for n in self.scenario.nodes_with_role("pacemaker")]
+
+    @property
+    def drbd(self) -> bool:
+        """Real DRBD where the provider has a kernel module for it; a shared-disk stand-in elsewhere."""
+        return getattr(self.provider, "has_drbd", False)

@@ -1,0 +1,82 @@
+"""Role pacemaker, part 2: start corosync + pacemakerd, load the guide's crm configuration,
+and read the cluster's state back (crm_mon XML)."""
+
+from __future__ import annotations
+
+from lab.checks.placement import online_nodes, resource_nodes
+from lab.wait import until
+from provision import corosync
+from provision.context import Context, render
+
+CRM_FILE = "/var/lib/pacemaker/halab.crm"
+CIB = "/var/lib/pacemaker/cib/cib.xml"
+
+
+def dc_deadtime_ms(ctx: Context) -> int:
+    """Long enough for knet links and a membership to form (a few tokens plus consensus)."""
+    return 4 * ctx.opts.token_ms + ctx.opts.consensus_ms
+
+
+def start_stack(ctx: Context, node: str) -> None:
+    corosync.install(ctx, node)
+    # Seed an empty CIB holding only dc-deadtime (never overwrite one that exists: on a node
+    # rejoining after a crash /var/lib/pacemaker starts empty anyway, and the DC's newer CIB wins).
+    ctx.provider.run(node, f"test -e {CIB}", timeout=10).ok or ctx.provider.put(
+        node, CIB, render("cib-seed.xml.j2", dc_deadtime_ms=dc_deadtime_ms(ctx)), mode=0o600, owner="hacluster:haclient"
+    )
+    ctx.provider.start_daemon(node, "corosync -f", "/var/log/corosync/corosync.out")
+    ctx.provider.start_daemon(node, "pacemakerd", "/var/log/pacemaker/pacemakerd.out")
+
+
+def crm_mon_xml(ctx: Context, node: str) -> str | None:
+    r = ctx.provider.run(node, "crm_mon -1 --output-as=xml", timeout=15)
+    return r.stdout if r.ok else None
+
+
+def stack_deadline_s(ctx: Context) -> float:
+    # pacemaker's first election waits for dc-deadtime (seeded below, 20 s if unseeded);
+    # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed.
+    return (2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms) / 1000.0
+
+
+def wait_online(ctx: Context, node: str, expect: list[str]) -> str:
+    def online() -> str | None:
+        xml = crm_mon_xml(ctx, node)
+        return (
+            xml
+            if xml
+            and sorted(online_nodes(xml)) == sorted(expect)
+            and "<current_dc " in xml
+            and 'with_quorum="true"' in xml
+            else None
+        )
+
+    return until(
+        online,
+        timeout=stack_deadline_s(ctx),
+        interval=0.2,
+        what=f"crm_mon on {node} to show {expect} online with a DC and quorum",
+        seen=lambda: crm_mon_xml(ctx, node),
+    )
+
+
+def configure(ctx: Context, node: str, crm: str) -> None:
+    """`crm configure load update`: the guide pastes into `crm configure`; a file is the same text."""
+    ctx.provider.put(node, CRM_FILE, crm)
+    ctx.provider.run(node, f"crm configure load update {CRM_FILE}", check=True, timeout=120)
+
+
+def properties(ctx: Context) -> str:
+    return render("cluster-properties.crm.j2", opts=ctx.opts)
+
+
+def connectivity(ctx: Context, groups: list[str]) -> str:
+    """hardened profile: ocf:pacemaker:ping against the management network's gateway."""
+    mgmt = next(n for n in ctx.scenario.networks.values() if n.gateway is not None)
+    interval = max(1, round(ctx.opts.token_ms / 1000))
+    return render("connectivity.crm.j2", gateway=mgmt.gateway, groups=groups, interval_s=interval, dampen_s=interval)
+
+
+def placement(ctx: Context, node: str) -> dict[str, list[str]]:
+    xml = crm_mon_xml(ctx, node)
+    return resource_nodes(xml) if xml else {}

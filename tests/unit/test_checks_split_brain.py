@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+
+from lab.checks import double_mounts, vip_holders, vip_moves, vip_timeline
+from lab.history import History, Op
+
+pytestmark = pytest.mark.unit
+
+VIP, VIP2 = "192.168.42.101", "192.168.42.100"
+
+
+def holders(*samples: tuple[float, dict[str, list[str]]]) -> History:
+    return History([Op(t, "observer", "info", "vip-holders", v) for t, v in samples])
+
+
+def mounts(*samples: tuple[float, dict[str, list[list[str]]]]) -> History:
+    return History([Op(t, "observer", "info", "mounts", v) for t, v in samples])
+
+
+FAILOVER = holders(
+    (10.0, {VIP: ["node1"], VIP2: ["node2"]}),
+    (10.2, {VIP: ["node1"], VIP2: ["node2"]}),
+    (10.4, {VIP: [], VIP2: ["node2"]}),
+    (10.6, {VIP: [], VIP2: ["node2"]}),
+    (10.8, {VIP: ["node2"], VIP2: ["node2"]}),
+    (11.0, {VIP: ["node2"], VIP2: ["node2"]}),
+)
+
+
+def test_single_holders_pass() -> None:
+    c = vip_holders(FAILOVER)
+    assert c.passed and c.name == "vip-holders"
+    assert "6 samples" in c.detail and "2 VIPs" in c.detail
+
+
+def test_double_vip_fails_with_vip_nodes_time_and_duration() -> None:
+    h = holders(
+        (10.0, {VIP: ["node1"], VIP2: ["node2"]}),
+        (10.2, {VIP: ["node2", "node1"], VIP2: ["node2"]}),
+        (10.4, {VIP: ["node1", "node2"], VIP2: ["node2"]}),
+        (10.6, {VIP: ["node1", "node2"], VIP2: ["node2"]}),
+        (10.8, {VIP: ["node2"], VIP2: ["node2"]}),
+    )
+    c = vip_holders(h)
+    assert not c.passed
+    assert f"{VIP} on [node1, node2] first seen at 10.200 for 400 ms (3 samples)" in c.detail
+    assert VIP2 not in c.detail.split("(")[0]
+
+
+def test_separate_episodes_are_reported_separately() -> None:
+    h = holders(
+        (1.0, {VIP: ["node1", "node2"]}),
+        (1.2, {VIP: ["node1"]}),
+        (1.4, {VIP: ["node1", "node3"]}),
+    )
+    c = vip_holders(h)
+    assert not c.passed and c.detail.startswith("2 episodes")
+    assert "on [node1, node2] first seen at 1.000 for 0 ms (1 samples)" in c.detail
+    assert "on [node1, node3] first seen at 1.400" in c.detail
+
+
+def test_no_samples_fails_unless_allowed() -> None:
+    assert not vip_holders(History()).passed
+    assert vip_holders(History(), require_samples=False).passed
+
+
+def test_timeline_keeps_only_changes() -> None:
+    assert vip_timeline(FAILOVER, VIP) == [(10.0, ("node1",)), (10.4, ()), (10.8, ("node2",))]
+    assert vip_timeline(FAILOVER, VIP2) == [(10.0, ("node2",))]
+
+
+def test_vip_moves() -> None:
+    assert vip_moves(FAILOVER, VIP, since=10.3) == ("node1", "node2", 10.8)
+    assert vip_moves(FAILOVER, VIP2, since=10.3) == ("node2", None, None)
+    assert vip_moves(FAILOVER, VIP, since=5.0) == (None, "node1", 10.0)
+
+
+def test_vip_moves_skips_double_holders() -> None:
+    h = holders((1.0, {VIP: ["node1"]}), (2.0, {VIP: ["node1", "node2"]}), (2.2, {VIP: ["node2"]}))
+    assert vip_moves(h, VIP, since=1.5) == ("node1", "node2", 2.2)
+
+
+MYSQL, RABBIT = ["/dev/loop0", "/var/lib/mysql"], ["/dev/loop1", "/var/lib/rabbitmq"]
+
+
+def test_single_mounts_pass() -> None:
+    h = mounts(
+        (10.0, {"node1": [MYSQL], "node2": [RABBIT]}),
+        (10.2, {"node1": [], "node2": [RABBIT]}),
+        (10.4, {"node1": [], "node2": [MYSQL, RABBIT]}),
+    )
+    c = double_mounts(h)
+    assert c.passed and c.name == "double-mounts" and "2 devices" in c.detail
+
+
+def test_double_mount_fails() -> None:
+    both = {"node1": [["/dev/loop0", "/var/lib/mysql"]], "node2": [["/dev/loop0", "/var/lib/mysql"]]}
+    h = mounts((10.0, {"node1": [["/dev/loop0", "/var/lib/mysql"]], "node2": []}), (10.2, both), (10.4, both))
+    c = double_mounts(h)
+    assert not c.passed
+    assert "/dev/loop0 on [node1, node2] first seen at 10.200 for 200 ms (2 samples)" in c.detail
+
+
+def test_two_mountpoints_on_one_node_is_not_double() -> None:
+    h = mounts((1.0, {"node1": [["/dev/loop0", "/var/lib/mysql"], ["/dev/loop0", "/mnt/x"]]}))
+    assert double_mounts(h).passed
