@@ -29,6 +29,8 @@ class Observer:
         holders: dict[str, list[str]] = {v: [] for v in self.vips}
         mounts: dict[str, list[list[str]]] = {}
         for node in self.provider.scenario.nodes:
+            if not self.provider.is_running(node):
+                continue  # powered off: its dark namespace still lists addresses, but nothing answers there
             addrs = set(self.provider.addresses(node))
             for v in self.vips:
                 if v in addrs:

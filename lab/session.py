@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import bounds
 from lab.checks.availability import Outage, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
@@ -22,9 +23,9 @@ from lab.checks.placement import placement
 from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
 from lab.history import INFO, History, JsonlRecorder
 from lab.observer import Observer
-from lab.providers import choose, make_provider
+from lab.providers import ProviderError, choose, make_provider
 from lab.report import Event, Report
-from lab.scenario import Scenario, load_scenario
+from lab.scenario import ClusterOptions, Scenario, load_scenario
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import active_passive, pacemaker
@@ -116,26 +117,58 @@ class Lab:
         r = self.provider.run(self.cluster_nodes[0], "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(pkgs))
         return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
 
-    def crm_mon_xml(self, node: str | None = None) -> str:
-        for n in [node] if node else self.cluster_nodes:
-            xml = pacemaker.crm_mon_xml(self.ctx, n)
-            if xml:
-                return xml
-        return ""
-
-    def status(self) -> str:
+    def ask(self, cmd: str, timeout: float = 15) -> str | None:
+        """stdout of `cmd` on the first cluster node that runs it successfully (a crashed one cannot)."""
         for n in self.cluster_nodes:
-            r = self.provider.run(n, "crm_mon -1 -r", timeout=15)
+            try:
+                r = self.provider.run(n, cmd, timeout=timeout)
+            except ProviderError:
+                continue
             if r.ok:
                 return r.stdout
-        return "no cluster node answers crm_mon"
+        return None
+
+    def cib_resources(self) -> str:
+        xml = self.ask("cibadmin -Q --scope resources")
+        if xml is None:
+            raise AssertionError("no cluster node answers cibadmin -Q")
+        return xml
+
+    @property
+    def opts(self) -> ClusterOptions:
+        return self.scenario.options(self.profile)
+
+    def failover_bound_ms(self, service: str, *, stop_first: bool = False) -> int:
+        group = self.scenario.services[service].group
+        return bounds.failover_bound_ms(self.opts, self.cib_resources(), group, stop_first=stop_first)
+
+    def pacemaker_log(self, *nodes: str) -> list[str]:
+        lines: list[str] = []
+        for n in nodes or self.cluster_nodes:
+            if self.provider.is_running(n):
+                lines += self.provider.run(n, "cat /var/log/pacemaker/pacemaker.log", timeout=30).stdout.splitlines()
+        return lines
+
+    def crm_mon_xml(self, node: str | None = None) -> str:
+        if node:
+            return pacemaker.crm_mon_xml(self.ctx, node) or ""
+        return self.ask("crm_mon -1 --output-as=xml") or ""
+
+    def status(self) -> str:
+        return self.ask("crm_mon -1 -r") or "no cluster node answers crm_mon"
 
     def settle(
         self, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
     ) -> dict[str, str]:
         """Wait until every group runs whole on one node; return group -> node."""
-        node = on or next(n for n in self.cluster_nodes if n != avoid and self.provider.run(n, "true").ok)
-        return active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=timeout)
+        node = on or next(n for n in self.cluster_nodes if n != avoid and self.provider.is_running(n))
+        deadline = timeout or active_passive.start_deadline_s(self.ctx)
+        active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=deadline)
+        # ...and no transition still pending (a rejoined node may pull a group back right after).
+        r = self.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
+        if not r.ok:
+            raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}")
+        return active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=deadline)
 
     def restart_node(self, node: str) -> None:
         """Power a crashed node on again and let it rejoin (its init would start the stack)."""

@@ -7,8 +7,6 @@ from typing import TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from lab.scenario import ClusterOptions
-
 T = TypeVar("T")
 
 
@@ -44,7 +42,23 @@ def until(
         raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{observed}") from None
 
 
-def membership_deadline_s(opts: ClusterOptions) -> float:
-    """Worst case for corosync to declare a peer lost: token timeout (with retransmits folded in,
-    corosync 3 computes it as token) plus consensus, for the new membership to form."""
-    return (opts.token_ms + opts.consensus_ms) / 1000.0
+def holds(
+    condition: Callable[[], bool],
+    *,
+    duration: float,
+    what: str,
+    seen: Callable[[], object] | None = None,
+    interval: float = 0.2,
+) -> None:
+    """Poll `condition` for `duration` seconds; it must hold at every poll (an invariant, e.g.
+    "membership does not change"). Raise at the first poll where it does not."""
+    import time
+
+    end = time.monotonic() + duration
+    while True:
+        if not condition():
+            observed = f"; seen: {seen()}" if seen else ""
+            raise WaitTimeout(f"expected {what} to hold for {duration:.1f}s, it stopped holding{observed}")
+        if time.monotonic() >= end:
+            return
+        time.sleep(min(interval, max(0.0, end - time.monotonic())))

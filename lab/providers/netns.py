@@ -274,6 +274,9 @@ class NetnsProvider:
             return None
         return int(children[0]) if children else None
 
+    def is_running(self, node: str) -> bool:
+        return self._init_alive(node)
+
     def _init_alive(self, node: str) -> bool:
         pid = self._state["init_pids"].get(node)
         return bool(pid) and Path(f"/proc/{pid}").exists()

@@ -1,0 +1,80 @@
+"""Bounds and floors for failover times, derived from the configuration actually loaded.
+
+Bounds are what the configured timeouts allow (a test fails beyond them); floors are what the
+timers make unavoidable (the benchmark reports measured/floor). Both in milliseconds."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from lab.scenario import ClusterOptions
+
+# Pacemaker's default operation timeout when an op has none configured.
+DEFAULT_OP_TIMEOUT_MS = 20_000
+
+
+def duration_ms(text: str | None, default: int = DEFAULT_OP_TIMEOUT_MS) -> int:
+    """Pacemaker durations: '20s', '2min', '500ms', '1h', or bare seconds."""
+    if not text:
+        return default
+    m = re.fullmatch(r"\s*(\d+)\s*(ms|msec|s|sec|m|min|h|hr)?\s*", text)
+    if not m:
+        raise ValueError(f"not a Pacemaker duration: {text!r}")
+    n, unit = int(m[1]), m[2] or "s"
+    return (
+        n
+        * {"ms": 1, "msec": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "hr": 3_600_000}[
+            unit
+        ]
+    )
+
+
+def group_members(cib_resources_xml: str, group: str) -> list[str]:
+    root = ET.fromstring(cib_resources_xml)
+    g = next((g for g in root.iter("group") if g.get("id") == group), None)
+    if g is None:
+        raise KeyError(f"group {group} not in the CIB")
+    return [p.get("id", "?") for p in g.findall("primitive")]
+
+
+def op_ms(cib_resources_xml: str, primitive: str, name: str, field: str = "timeout") -> int:
+    """An op's timeout (or interval) as configured, Pacemaker's default timeout if absent."""
+    root = ET.fromstring(cib_resources_xml)
+    p = next((p for p in root.iter("primitive") if p.get("id") == primitive), None)
+    if p is None:
+        raise KeyError(f"primitive {primitive} not in the CIB")
+    for op in p.iter("op"):
+        if op.get("name") == name:
+            return duration_ms(op.get(field), DEFAULT_OP_TIMEOUT_MS if field == "timeout" else 0)
+    if field == "interval":
+        raise KeyError(f"{primitive} has no {name} op, so no interval")
+    return DEFAULT_OP_TIMEOUT_MS
+
+
+def membership_ms(opts: ClusterOptions) -> int:
+    """Corosync declares a silent peer lost after the token timeout, then needs consensus to form
+    the new membership."""
+    return opts.token_ms + opts.consensus_ms
+
+
+def failover_bound_ms(opts: ClusterOptions, cib_resources_xml: str, group: str, *, stop_first: bool = False) -> int:
+    """Membership change + every member's start timeout (+ stop timeouts for an orderly move)."""
+    members = group_members(cib_resources_xml, group)
+    total = membership_ms(opts) + sum(op_ms(cib_resources_xml, m, "start") for m in members)
+    if stop_first:
+        total += sum(op_ms(cib_resources_xml, m, "stop") for m in members)
+    return total
+
+
+def monitor_recovery_bound_ms(cib_resources_xml: str, primitive: str) -> int:
+    """A dead process is noticed by the next monitor (interval + its timeout), then stopped and
+    started again in place."""
+    return sum(
+        (
+            op_ms(cib_resources_xml, primitive, "monitor", "interval"),
+            op_ms(cib_resources_xml, primitive, "monitor"),
+            op_ms(cib_resources_xml, primitive, "stop"),
+            op_ms(cib_resources_xml, primitive, "start"),
+        )
+    )

@@ -1,0 +1,43 @@
+import pytest
+
+from lab.bounds import duration_ms, failover_bound_ms, group_members, monitor_recovery_bound_ms, op_ms
+from lab.scenario import ClusterOptions
+
+pytestmark = pytest.mark.unit
+
+CIB = """<resources><group id="g_mysql">
+  <primitive id="p_ip_mysql"><operations><op name="monitor" interval="30s"/></operations></primitive>
+  <primitive id="p_fs_mysql"><operations><op name="start" timeout="60s" interval="0"/>
+    <op name="stop" timeout="180s" interval="0"/></operations></primitive>
+  <primitive id="p_mysql"><operations><op name="monitor" interval="20s" timeout="10s"/>
+    <op name="start" timeout="120s" interval="0"/><op name="stop" timeout="2min" interval="0"/></operations></primitive>
+</group></resources>"""
+
+OPTS = ClusterOptions(token_ms=1000, consensus_ms=1200, two_node=True, no_quorum_policy="ignore", stonith=False)
+
+
+@pytest.mark.parametrize("text,ms", [("20s", 20000), ("2min", 120000), ("500ms", 500), ("7", 7000), (None, 20000)])
+def test_durations(text: str | None, ms: int) -> None:
+    assert duration_ms(text) == ms
+
+
+def test_bad_duration_names_the_text() -> None:
+    with pytest.raises(ValueError, match="'soon'"):
+        duration_ms("soon")
+
+
+def test_members_in_order() -> None:
+    assert group_members(CIB, "g_mysql") == ["p_ip_mysql", "p_fs_mysql", "p_mysql"]
+
+
+def test_missing_start_timeout_is_pacemakers_default() -> None:
+    assert op_ms(CIB, "p_ip_mysql", "start") == 20000
+
+
+def test_failover_bound_adds_membership_and_start_timeouts() -> None:
+    assert failover_bound_ms(OPTS, CIB, "g_mysql") == 1000 + 1200 + 20000 + 60000 + 120000
+    assert failover_bound_ms(OPTS, CIB, "g_mysql", stop_first=True) == 202200 + 20000 + 180000 + 120000
+
+
+def test_monitor_recovery_bound() -> None:
+    assert monitor_recovery_bound_ms(CIB, "p_mysql") == 20000 + 10000 + 120000 + 120000
