@@ -112,3 +112,57 @@ def test_ring0_cut_keeps_membership_and_strands_the_vips(lab: Lab) -> None:
         "Pacemaker kept g_mysql there (no connectivity check in the guide)"
     )
     assert_checks(res)
+
+
+def split_brain_seen(lab: Lab, t, vip: str) -> bool:
+    samples = t.history().select(f="vip-holders", since=t.fault_at)
+    return any(len(s.value.get(vip, [])) > 1 for s in samples)
+
+
+def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> None:
+    """Guide profile (stonith off, no-quorum-policy=ignore): the peer takes over a frozen node's
+    groups while the frozen node still holds its VIP and mount. The checkers must see it."""
+    node = mysql_node(lab)
+    other = peer(lab, node)
+    vip = str(lab.scenario.vip_for("mysql").address)
+    deadline = lab.failover_bound_ms("mysql") / 1000
+    with lab.trial("freeze-guide") as t:
+        t.fault("freeze", node)
+        until(
+            lambda: split_brain_seen(lab, t, vip),
+            timeout=deadline,
+            what=f"{other} to take {vip} while frozen {node} still holds it",
+            seen=lambda: lab.status(),
+        )
+        t.heal("freeze", node)
+        res = t.finish(expect_split_brain=True)
+    assert res.check("split-brain").passed, res.check("split-brain").detail
+
+
+def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) -> None:
+    """Both rings cut: corosync on the peer loses the node and Pacemaker starts its groups there.
+    Without fencing the isolated node keeps them too; the checkers report that as a split-brain."""
+    node = mysql_node(lab)
+    other = peer(lab, node)
+    vip = str(lab.scenario.vip_for("mysql").address)
+    deadline = lab.failover_bound_ms("mysql") / 1000
+    rings = list(lab.scenario.nodes[node].addresses)
+    with lab.trial("cut-all-guide") as t:
+        for net in rings:
+            t.fault("cut", node, network=net)
+        until(
+            lambda: online_nodes(lab.crm_mon_xml(other)) == [other],
+            timeout=bounds.membership_ms(lab.opts) / 1000 * 2,
+            what=f"{other} to see {node} leave the membership",
+            seen=lambda: lab.crm_mon_xml(other),
+        )
+        until(
+            lambda: split_brain_seen(lab, t, vip),
+            timeout=deadline,
+            what=f"{other} to take over {vip}",
+            seen=lambda: lab.status(),
+        )
+        for net in rings:
+            t.heal("cut", node, network=net)
+        res = t.finish(expect_split_brain=True)
+    assert res.check("split-brain").passed, res.check("split-brain").detail
