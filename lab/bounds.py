@@ -78,3 +78,41 @@ def monitor_recovery_bound_ms(cib_resources_xml: str, primitive: str) -> int:
             op_ms(cib_resources_xml, primitive, "start"),
         )
     )
+
+
+def op_exec_ms(crm_mon_ops_xml: str, node: str, resource: str, task: str) -> int | None:
+    """exec-time of the latest `task` op of `resource` on `node`, from `crm_mon -1 -o --output-as=xml`."""
+    root = ET.fromstring(crm_mon_ops_xml)
+    for n in root.iter("node"):
+        if n.get("name") != node or n.find("resource_history") is None:
+            continue
+        for rh in n.iter("resource_history"):
+            if rh.get("id") != resource:
+                continue
+            ops = [o for o in rh.iter("operation_history") if o.get("task") == task]
+            if ops:
+                latest = max(ops, key=lambda o: int(o.get("call", "0")))
+                return duration_ms(latest.get("exec-time"), 0)
+    return None
+
+
+def failover_floor_ms(
+    opts: ClusterOptions,
+    crm_mon_ops_xml: str,
+    members: list[str],
+    new: str,
+    *,
+    old: str | None = None,
+    membership: bool = True,
+) -> int | None:
+    """Membership change (if the fault needs one) + the measured stop times on `old` + the measured
+    start times on `new`: the least a failover can take with these timers and these agents."""
+    total = membership_ms(opts) if membership else 0
+    for m in members:
+        start = op_exec_ms(crm_mon_ops_xml, new, m, "start")
+        if start is None:
+            return None
+        total += start
+        if old is not None:
+            total += op_exec_ms(crm_mon_ops_xml, old, m, "stop") or 0
+    return total

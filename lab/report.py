@@ -33,6 +33,7 @@ class Event:
     vip: str | None = None
     vip_from: list[str] | None = None  # holders sampled just before the fault
     vip_to: list[str] | None = None  # holders at the end of the trial
+    floor_ms: int | None = None  # what the timers make unavoidable: membership change + measured op times
 
     @classmethod
     def from_outage(
@@ -72,6 +73,8 @@ class Report:
     events: list[Event] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds (up, provision, trial:*)
+    memory_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {rss, pss} after provisioning
 
     @property
     def verdict(self) -> str:
@@ -90,6 +93,8 @@ class Report:
             "events": [e.to_dict() for e in self.events],
             "checks": [c.to_dict() for c in self.checks],
             "notes": list(self.notes),
+            "timings_s": dict(self.timings_s),
+            "memory_kib": dict(self.memory_kib),
         }
 
     def write(self, directory: Path) -> Path:
@@ -103,17 +108,21 @@ class Report:
             f"{self.scenario} [{self.provider}, profile {self.profile}] "
             f"started {iso_utc(self.started_at)}, {self.duration_s:.1f} s"
         )
-        row = "{:<10} {:<8} {:<10} {:>11} {:>9}  {}"
+        row = "{:<12} {:<8} {:<10} {:>11} {:>8} {:>9}  {:<14} {}"
         lines = [
             head,
             "",
-            row.format("fault", "target", "service", "downtime_ms", "bound_ms", "recovered_on"),
+            row.format(
+                "fault", "target", "service", "downtime_ms", "floor_ms", "bound_ms", "VIP moved", "recovered_on"
+            ),
         ]
         for e in self.events:
             downtime = "never" if e.downtime_ms is None else str(e.downtime_ms)
             bound = "-" if e.bound_ms is None else str(e.bound_ms)
+            floor = "-" if e.floor_ms is None else str(e.floor_ms)
+            moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}" if e.vip else "-"
             where = e.recovered_on or "-"
-            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, bound, where))
+            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, floor, bound, moved, where))
         lines.append("")
         for c in self.checks:
             detail = c.detail if len(c.detail) <= 100 else c.detail[:97] + "..."
@@ -121,5 +130,6 @@ class Report:
         if not self.checks:
             lines.append("FAIL  (no checks ran)")
         lines.append("")
+        lines.append("downtime: " + MEASURED_BY)
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab import bounds
 from lab.checks.availability import Outage, outage
@@ -32,13 +33,14 @@ from provision import active_passive, pacemaker
 from provision.context import Context
 from provision.secrets import load_or_create
 
+if TYPE_CHECKING:
+    from testinfra.host import Host
+
+# Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
+RUNNER_START_S = 30
 REPO = Path(__file__).resolve().parent.parent
 # Which process is "the service" for kill_service, per service name.
 SERVICE_PROCESS = {"mysql": "mariadbd", "rabbitmq": "beam.smp", "corosync": "corosync", "pacemaker": "pacemakerd"}
-MEASURED_BY = (
-    "client history: from the last acknowledged op before the first failed or indeterminate op "
-    "to the first acknowledged op after it, timestamps taken on the lab host"
-)
 
 
 class Lab:
@@ -78,11 +80,17 @@ class Lab:
             self._ctx = Context(self.scenario, self.profile, self.provider, load_or_create(self.provider.state_dir))
         return self._ctx
 
+    def timed(self, phase: str) -> _Timer:
+        return _Timer(self.report.timings_s, phase)
+
     def up(self) -> None:
-        self.provider.up()
+        with self.timed("up"):
+            self.provider.up()
 
     def provision(self) -> None:
-        active_passive.converge(self.ctx)
+        with self.timed("provision"):
+            active_passive.converge(self.ctx)
+        self.report.memory_kib = self.memory()
         self.report.versions = self.versions()
         if not self.ctx.drbd:
             self.report.notes.append(
@@ -92,7 +100,12 @@ class Lab:
             )
 
     def down(self) -> None:
-        self.provider.down()
+        with self.timed("down"):
+            self.provider.down()
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        """Per node: RSS summed over its processes (double-counts shared memory) and PSS (does not)."""
+        return {n: self.provider.memory_kib(n) for n in self.scenario.nodes if self.provider.is_running(n)}
 
     @property
     def cluster_nodes(self) -> list[str]:
@@ -176,12 +189,30 @@ class Lab:
         active_passive.start_node(self.ctx, node)
         pacemaker.wait_online(self.ctx, node, self.cluster_nodes)
 
+    @property
+    def hosts(self) -> dict[str, Host]:
+        """A testinfra `host` per node, over this lab's provider."""
+        from lab.testinfra_backend import hosts
+
+        return hosts(self.provider)
+
     def trial(self, name: str) -> Trial:
         return Trial(self, name)
 
     def write_report(self) -> Path:
         self.report.duration_s = round(time.time() - self.started, 1)
         return self.report.write(self.run_dir)
+
+
+class _Timer:
+    def __init__(self, into: dict[str, float], phase: str) -> None:
+        self.into, self.phase = into, phase
+
+    def __enter__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.phase] = round(time.monotonic() - self.t0, 2)
 
 
 @dataclass
@@ -241,11 +272,13 @@ class Trial:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.lab.report.timings_s[f"trial:{self.name}"] = round(time.monotonic() - self.t0, 2)
         self._stop_workload()
         if self.observer._thread.is_alive():
             self.observer.stop()
 
     def start(self) -> None:
+        self.t0 = time.monotonic()
         self.groups_before = self.lab.settle()
         self.observer.start()
         self.proc = self.lab.provider.spawn(
@@ -255,7 +288,7 @@ class Trial:
         )
         until(
             lambda: (self.dir / "started").exists() or self.proc.poll() is not None,
-            timeout=30,
+            timeout=RUNNER_START_S,
             what="the workload runner to start",
             seen=lambda: (self.dir / "workload.log").read_text()[-500:],
         )
@@ -263,7 +296,7 @@ class Trial:
         for svc in active_passive.services(self.lab.ctx):
             until(
                 lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish")),
-                timeout=30,
+                timeout=active_passive.start_deadline_s(self.lab.ctx),
                 what=f"a first acknowledged {svc} op before the fault",
                 seen=lambda: (self.dir / "workload.log").read_text()[-800:],
             )
@@ -337,6 +370,7 @@ class Trial:
         bounds_ms: dict[str, int] | None = None,
         expect_split_brain: bool = False,
         settle_avoid: str | None = None,
+        membership_change: bool = False,
     ) -> TrialResult:
         """Stop the load, read back what survived, and turn the history into events and checks."""
         placed = self.lab.settle(avoid=settle_avoid)
@@ -345,7 +379,8 @@ class Trial:
         for svc in active_passive.services(self.lab.ctx):
             until(
                 lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish"), since=t_settled),
-                timeout=30,
+                # a group can look whole while a pending recovery is about to restart it
+                timeout=active_passive.start_deadline_s(self.lab.ctx),
                 what=f"an acknowledged {svc} op after recovery",
                 seen=lambda: (self.dir / "workload.log").read_text()[-800:],
             )
@@ -361,6 +396,7 @@ class Trial:
         since = self.fault_at or h.ops[0].time
         group_of = active_passive.groups(self.lab.ctx)
         fault, target, _ = self.faults[0] if self.faults else ("none", "-", since)
+        ops_xml = self.lab.ask("crm_mon -1 -o --output-as=xml") or ""
         for svc in active_passive.services(self.lab.ctx):
             o = outage(h, svc, since=since, fs=("write", "publish"))
             outages[svc] = o
@@ -375,6 +411,18 @@ class Trial:
             ev.vip = vip
             ev.vip_from = list(before[-1]) if before else None
             ev.vip_to = list(timeline[-1][1]) if timeline else None
+            group = group_of[svc]
+            old, new = self.groups_before.get(group), placed.get(group)
+            if ops_xml and old and new and old != new:
+                members = bounds.group_members(self.lab.cib_resources(), group)
+                ev.floor_ms = bounds.failover_floor_ms(
+                    self.lab.opts,
+                    ops_xml,
+                    members,
+                    new,
+                    membership=membership_change,
+                    old=None if membership_change else old,
+                )
             events.append(ev)
             if svc in bounds_ms:
                 ok = o.downtime_ms is not None and o.downtime_ms <= bounds_ms[svc]

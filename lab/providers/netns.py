@@ -141,7 +141,8 @@ class NetnsProvider:
             )
 
     def is_up(self) -> bool:
-        return all(self._init_alive(n) for n in self.scenario.nodes)
+        """The lab exists (its nodes may be crashed)."""
+        return self.fabric in self._existing_namespaces()
 
     def up(self) -> None:
         self.preflight()
@@ -428,14 +429,16 @@ class NetnsProvider:
                     continue
         return found
 
-    def rss_kib(self, node: str) -> int:
-        total = 0
+    def memory_kib(self, node: str) -> dict[str, int]:
+        """RSS and PSS summed over the node's processes (smaps_rollup)."""
+        total = {"rss": 0, "pss": 0}
         for pid in self.pids(node):
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except FileNotFoundError:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    key = line.split(":")[0].lower()
+                    if key in total:
+                        total[key] += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
                 continue
         return total
 

@@ -1,0 +1,23 @@
+"""Every acceptance test's outcome goes into its lab's report, so a report's verdict can never
+read `pass` for a run whose tests failed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from lab.checks.base import Check
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" or (rep.when == "setup" and rep.failed):
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if lab is not None:
+            detail = "passed" if rep.passed else (str(rep.longrepr).splitlines() or ["failed"])[-1][:300]
+            if rep.skipped:
+                detail = "skipped"
+            lab.report.checks.append(Check(f"test:{item.name}", rep.passed or rep.skipped, detail))
