@@ -12,6 +12,9 @@ import pytest
 from lab.providers import ProviderError, Unsupported
 from lab.session import Lab
 
+# (summary table, report path) of every lab this session ran; printed in pytest's terminal summary.
+FINISHED: list[tuple[str, str]] = []
+
 
 def _sigterm_to_interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # so fixture teardown runs when CI or a user sends SIGTERM
@@ -33,7 +36,7 @@ def make_lab(scenario: str, profile: str | None) -> Iterator[Lab]:
     finally:
         try:
             path = lab.write_report()
-            print(f"\n{lab.report.summary_table()}\n[halab] report: {path}")
+            FINISHED.append((f"provider: {lab.provider_reason}\n{lab.report.summary_table()}", str(path)))
         finally:
             if os.environ.get("HALAB_KEEP") != "1":
                 lab.down()

@@ -8,6 +8,7 @@ from collections.abc import Generator
 import pytest
 
 from lab.checks.base import Check
+from lab.fixtures import FINISHED
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -21,3 +22,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if rep.skipped:
                 detail = "skipped"
             lab.report.checks.append(Check(f"test:{item.name}", rep.passed or rep.skipped, detail))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for table, path in FINISHED:
+        terminalreporter.write_sep("=", "halab verdict")
+        terminalreporter.write(table)
+        terminalreporter.write_line(f"report: {path}")
