@@ -67,7 +67,7 @@ class Vip:
 @dataclass(frozen=True)
 class Service:
     name: str
-    group: str  # the Pacemaker group running it
+    group: str | None  # the Pacemaker group running it (active/passive); None behind HAProxy (active/active)
     vip: str
     port: int
     disk_mb: int = 256
@@ -85,6 +85,17 @@ class ClusterOptions:
     secauth: bool = False
     ping_check: bool = False
     token_retransmits_before_loss_const: int = 4
+    # active/active (guide ch. 6-9): keepalived, HAProxy checks, Galera, RabbitMQ
+    vrrp_advert_int_s: int = 1
+    vrrp_nopreempt: bool = False
+    vrrp_unicast: bool = False
+    chk_haproxy_interval_s: int = 1
+    chk_haproxy_fall: int = 2
+    haproxy_inter_ms: int = 2000  # the guide's `check inter 2000 rise 2 fall 5`
+    haproxy_rise: int = 2
+    haproxy_fall: int = 5
+    galera_suspect_timeout_ms: int = 5000  # evs.suspect_timeout, galera's default PT5S
+    quorum_queues: bool = False
 
 
 @dataclass(frozen=True)
@@ -388,6 +399,16 @@ _CLUSTER_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "secauth": _bool,
     "ping_check": _bool,
     "token_retransmits_before_loss_const": _int,
+    "vrrp_advert_int_s": _int,
+    "vrrp_nopreempt": _bool,
+    "vrrp_unicast": _bool,
+    "chk_haproxy_interval_s": _int,
+    "chk_haproxy_fall": _int,
+    "haproxy_inter_ms": _int,
+    "haproxy_rise": _int,
+    "haproxy_fall": _int,
+    "galera_suspect_timeout_ms": _int,
+    "quorum_queues": _bool,
 }
 _CLUSTER_REQUIRED = ("token_ms", "two_node", "no_quorum_policy", "stonith")
 _ADDRESS_FIX = "give every node address, VIP and gateway its own IP"
@@ -542,10 +563,12 @@ def _services(data: Any, vips: dict[str, Vip], resources: dict[str, str]) -> dic
     ports: dict[int, str] = {}  # DRBD port -> the field using it
     for name, raw in _items(data, "services"):
         where = f"services.{name}"
-        _section(raw, where, ("group", "vip", "port"), ("disk_mb", "drbd_minor", "drbd_port"))
+        _section(raw, where, ("vip", "port"), ("group", "disk_mb", "drbd_minor", "drbd_port"))
         vip = _ref(raw["vip"], vips, f"{where}.vip", "vip")
-        group = _resource(raw["group"], f"{where}.group")
-        _claim(resources, group, f"{where}.group", _RESOURCE_FIX)
+        group = None
+        if raw.get("group") is not None:
+            group = _resource(raw["group"], f"{where}.group")
+            _claim(resources, group, f"{where}.group", _RESOURCE_FIX)
         minor, port = raw.get("drbd_minor"), raw.get("drbd_port")
         if (minor is None) != (port is None):
             _fail(where, "drbd_minor and drbd_port must be set together", "set both, or neither")

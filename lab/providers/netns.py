@@ -29,7 +29,7 @@ from lab.wait import until
 
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PRIVATE_TMPFS = ("/run", "/dev/shm")
-PRIVATE_ETC = ("corosync", "mysql", "rabbitmq")
+PRIVATE_ETC = ("corosync", "mysql", "rabbitmq", "haproxy", "keepalived")
 # Debian package for each binary the provider itself calls.
 REQUIRED = {
     "ip": "iproute2",
@@ -59,7 +59,7 @@ mount --bind "$HALAB_NODE_DIR/etc/hosts" /etc/hosts
 mount --bind "$HALAB_NODE_DIR/log" /var/log
 hostname "$HALAB_NODE"
 mkdir -p /run/crm /run/mysqld /run/rabbitmq /run/lock /var/log/pacemaker /var/log/mysql \
-  /var/log/rabbitmq /var/log/crmsh /var/log/corosync /var/log/halab \
+  /var/log/rabbitmq /var/log/crmsh /var/log/corosync /var/log/halab /run/haproxy /run/keepalived \
   /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores
 chown -R hacluster:haclient /var/lib/pacemaker /run/crm /var/log/pacemaker
 chown mysql:mysql /run/mysqld /var/log/mysql /var/lib/mysql
