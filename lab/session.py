@@ -20,22 +20,23 @@ from lab import bounds
 from lab.checks.availability import Outage, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
-from lab.checks.placement import placement
 from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
 from lab.history import INFO, History, JsonlRecorder
 from lab.observer import Observer
-from lab.providers import ProviderError, choose, make_provider
+from lab.providers import choose, make_provider
 from lab.report import Event, Report
 from lab.scenario import ClusterOptions, Scenario, load_scenario
 from lab.wait import until
-from lab.workload.config import Endpoint, WorkloadConfig
-from provision import active_passive, pacemaker
+from provision import pacemaker
 from provision.context import Context
+from provision.playbook import playbook_for
 from provision.secrets import load_or_create
 
 if TYPE_CHECKING:
     from testinfra.host import Host
 
+# The ops whose acknowledgement means "the service worked" (probes are judged apart).
+WORK_FS = ("write", "publish", "request")
 # Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
 RUNNER_START_S = 30
 REPO = Path(__file__).resolve().parent.parent
@@ -54,6 +55,7 @@ class Lab:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.profile = profile or os.environ.get("LAB_PROFILE") or self.scenario.default_profile
         self.scenario.options(self.profile)  # unknown profile: fail now, naming the known ones
+        self.playbook = playbook_for(self.scenario)
         self.provider_name, self.provider_reason = choose(provider)
         self.provider = make_provider(self.provider_name, self.scenario)
         self.started = time.time()
@@ -89,15 +91,10 @@ class Lab:
 
     def provision(self) -> None:
         with self.timed("provision"):
-            active_passive.converge(self.ctx)
+            self.playbook.converge(self.ctx)
         self.report.memory_kib = self.memory()
         self.report.versions = self.versions()
-        if not self.ctx.drbd:
-            self.report.notes.append(
-                f"{self.provider_name}: DRBD needs a kernel module this provider cannot load; ms_drbd_* are "
-                "replaced by a loop-backed XFS image per service, mounted by ocf:heartbeat:Filesystem. "
-                "A double mount shows in the nodes' mount tables, not as damage. DRBD runs on LAB_PROVIDER=libvirt."
-            )
+        self.report.notes += self.playbook.notes(self.ctx)
 
     def down(self) -> None:
         with self.timed("down"):
@@ -116,30 +113,12 @@ class Lab:
         return self.scenario.nodes_with_role("client")[0].name
 
     def versions(self) -> dict[str, str]:
-        pkgs = [
-            "corosync",
-            "pacemaker",
-            "crmsh",
-            "resource-agents",
-            "mariadb-server",
-            "galera-4",
-            "rabbitmq-server",
-            "xfsprogs",
-            "drbd-utils",
-        ]
-        r = self.provider.run(self.cluster_nodes[0], "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(pkgs))
+        node = next(n for n in self.scenario.nodes if self.provider.is_running(n))
+        r = self.provider.run(node, "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(self.playbook.PACKAGES))
         return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
 
     def ask(self, cmd: str, timeout: float = 15) -> str | None:
-        """stdout of `cmd` on the first cluster node that runs it successfully (a crashed one cannot)."""
-        for n in self.cluster_nodes:
-            try:
-                r = self.provider.run(n, cmd, timeout=timeout)
-            except ProviderError:
-                continue
-            if r.ok:
-                return r.stdout
-        return None
+        return self.ctx.ask(cmd, timeout=timeout)
 
     def cib_resources(self) -> str:
         xml = self.ask("cibadmin -Q --scope resources")
@@ -168,26 +147,18 @@ class Lab:
         return self.ask("crm_mon -1 --output-as=xml") or ""
 
     def status(self) -> str:
-        return self.ask("crm_mon -1 -r") or "no cluster node answers crm_mon"
+        return self.playbook.status(self.ctx)
 
     def settle(
         self, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
     ) -> dict[str, str]:
-        """Wait until every group runs whole on one node; return group -> node."""
-        node = on or next(n for n in self.cluster_nodes if n != avoid and self.provider.is_running(n))
-        deadline = timeout or active_passive.start_deadline_s(self.ctx)
-        active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=deadline)
-        # ...and no transition still pending (a rejoined node may pull a group back right after).
-        r = self.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
-        if not r.ok:
-            raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}")
-        return active_passive.wait_settled(self.ctx, node, avoid=avoid, timeout=deadline)
+        """Wait until the system runs as configured again; return where things run (e.g. group -> node)."""
+        return self.playbook.settle(self.ctx, on=on, avoid=avoid, timeout=timeout)
 
     def restart_node(self, node: str) -> None:
-        """Power a crashed node on again and let it rejoin (its init would start the stack)."""
+        """Power a crashed node on again and let it rejoin (what its init system would start)."""
         self.provider.restart(node)
-        active_passive.start_node(self.ctx, node)
-        pacemaker.wait_online(self.ctx, node, self.cluster_nodes)
+        self.playbook.restart_node(self.ctx, node)
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -238,25 +209,7 @@ class Trial:
         self.dir = lab.run_dir / "trials" / name
         self.dir.mkdir(parents=True, exist_ok=True)
         sc = lab.scenario
-        secrets = lab.ctx.secrets
-        services = active_passive.services(lab.ctx)
-        mysql = rabbit = None
-        if "mysql" in services:
-            mysql = Endpoint(
-                "mysql", str(sc.vip_for("mysql").address), sc.services["mysql"].port, "halab", secrets.mysql_password
-            )
-        if "rabbitmq" in services:
-            rabbit = Endpoint(
-                "rabbitmq",
-                str(sc.vip_for("rabbitmq").address),
-                sc.services["rabbitmq"].port,
-                "halab",
-                secrets.rabbitmq_password,
-            )
-        probes = [Endpoint(e.service, e.host, e.port) for e in (mysql, rabbit) if e]
-        self.cfg = WorkloadConfig(
-            out_dir=str(self.dir), run_id=int(time.time()), mysql=mysql, rabbitmq=rabbit, probes=probes
-        )
+        self.cfg = lab.playbook.workload(lab.ctx, self.dir, int(time.time()))
         self.cfg_path = self.dir / "workload.json"
         self.cfg.write(self.cfg_path)
         self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
@@ -293,10 +246,10 @@ class Trial:
             seen=lambda: (self.dir / "workload.log").read_text()[-500:],
         )
         # Baseline: every service answers before the fault, or the measurement would mean nothing.
-        for svc in active_passive.services(self.lab.ctx):
+        for svc in self.lab.playbook.services(self.lab.ctx):
             until(
-                lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish")),
-                timeout=active_passive.start_deadline_s(self.lab.ctx),
+                lambda s=svc: self.history().select(service=s, type="ok", f=WORK_FS),
+                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
                 what=f"a first acknowledged {svc} op before the fault",
                 seen=lambda: (self.dir / "workload.log").read_text()[-800:],
             )
@@ -376,11 +329,11 @@ class Trial:
         placed = self.lab.settle(avoid=settle_avoid)
         # Let every client show it works again before stopping it (so a gap has an end).
         t_settled = time.time()
-        for svc in active_passive.services(self.lab.ctx):
+        for svc in self.lab.playbook.services(self.lab.ctx):
             until(
-                lambda s=svc: self.history().select(service=s, type="ok", f=("write", "publish"), since=t_settled),
+                lambda s=svc: self.history().select(service=s, type="ok", f=WORK_FS, since=t_settled),
                 # a group can look whole while a pending recovery is about to restart it
-                timeout=active_passive.start_deadline_s(self.lab.ctx),
+                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
                 what=f"an acknowledged {svc} op after recovery",
                 seen=lambda: (self.dir / "workload.log").read_text()[-800:],
             )
@@ -394,35 +347,23 @@ class Trial:
         prefix = f"{self.name}: "
         checks: list[Check] = []
         since = self.fault_at or h.ops[0].time
-        group_of = active_passive.groups(self.lab.ctx)
         fault, target, _ = self.faults[0] if self.faults else ("none", "-", since)
-        ops_xml = self.lab.ask("crm_mon -1 -o --output-as=xml") or ""
-        for svc in active_passive.services(self.lab.ctx):
-            o = outage(h, svc, since=since, fs=("write", "publish"))
+        pb, ctx = self.lab.playbook, self.lab.ctx
+        for svc in pb.services(ctx):
+            o = outage(h, svc, since=since, fs=WORK_FS)
             outages[svc] = o
             probe = outage(h, svc, since=since, fs=("connect",))
-            vip = str(self.lab.scenario.vip_for(svc).address)
-            timeline = vip_timeline(h, vip)
-            before = [nodes for t, nodes in timeline if t <= since]
             ev = Event.from_outage(
-                fault, target, since, o, recovered_on=placed.get(group_of[svc]), bound_ms=bounds_ms.get(svc)
+                fault, target, since, o, recovered_on=pb.recovered_on(ctx, svc, placed), bound_ms=bounds_ms.get(svc)
             )
             ev.probe_gap_ms = probe.downtime_ms
-            ev.vip = vip
-            ev.vip_from = list(before[-1]) if before else None
-            ev.vip_to = list(timeline[-1][1]) if timeline else None
-            group = group_of[svc]
-            old, new = self.groups_before.get(group), placed.get(group)
-            if ops_xml and old and new and old != new:
-                members = bounds.group_members(self.lab.cib_resources(), group)
-                ev.floor_ms = bounds.failover_floor_ms(
-                    self.lab.opts,
-                    ops_xml,
-                    members,
-                    new,
-                    membership=membership_change,
-                    old=None if membership_change else old,
-                )
+            ev.vip = pb.vip_of(ctx, svc)
+            if ev.vip:
+                timeline = vip_timeline(h, ev.vip)
+                before = [nodes for t, nodes in timeline if t <= since]
+                ev.vip_from = list(before[-1]) if before else None
+                ev.vip_to = list(timeline[-1][1]) if timeline else None
+            ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change)
             events.append(ev)
             if svc in bounds_ms:
                 ok = o.downtime_ms is not None and o.downtime_ms <= bounds_ms[svc]
@@ -435,11 +376,11 @@ class Trial:
                         f"{probe.downtime_ms} ms; bound from configured timeouts",
                     )
                 )
-        if "mysql_ids" in survived:
-            c = lost_writes(h, set(survived["mysql_ids"]))
+        for svc, ids in survived.get("present", {}).items():
+            c = lost_writes(h, set(ids), service=svc)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
-        if "drained_ids" in survived:
-            c = lost_messages(h, set(survived["drained_ids"]))
+        if "drained" in survived and self.cfg.amqp:
+            c = lost_messages(h, set(survived["drained"]), service=self.cfg.amqp.service)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         vip_check, mount_check = vip_holders(h), double_mounts(h)
         if expect_split_brain:
@@ -456,8 +397,7 @@ class Trial:
                 Check(prefix + vip_check.name, vip_check.passed, vip_check.detail),
                 Check(prefix + mount_check.name, mount_check.passed, mount_check.detail),
             ]
-        pc = placement(self.lab.crm_mon_xml())
-        checks.append(Check(prefix + pc.name, pc.passed, pc.detail))
+        checks += [Check(prefix + c.name, c.passed, c.detail) for c in pb.audits(ctx)]
         self.lab.report.events += events
         self.lab.report.checks += checks
         h.dump(self.dir / "history.jsonl")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from lab.checks.placement import group_nodes, resource_nodes
+from lab import bounds
+from lab.checks.base import Check
+from lab.checks.placement import group_nodes, placement, resource_nodes
 from lab.wait import until
+from lab.workload.config import Endpoint, WorkloadConfig
 from provision import mysql, pacemaker, rabbitmq
 from provision.context import Context
 
@@ -84,3 +88,106 @@ def wait_settled(ctx: Context, node: str, *, timeout: float | None = None, avoid
         what=f"groups {sorted(want)} to run whole on one node each" + (f", not on {avoid}" if avoid else ""),
         seen=lambda: resource_nodes(pacemaker.crm_mon_xml(ctx, node) or "<x/>"),
     )
+
+
+# ---------------------------------------------------------------- the playbook interface (provision/playbook.py)
+PACKAGES = [
+    "corosync",
+    "pacemaker",
+    "crmsh",
+    "resource-agents",
+    "mariadb-server",
+    "rabbitmq-server",
+    "xfsprogs",
+    "drbd-utils",
+]
+
+
+def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
+    """A MySQL writer through p_ip_mysql, an AMQP publisher + consumer through p_ip_rabbitmq, a TCP probe
+    of each VIP."""
+    sc, secrets = ctx.scenario, ctx.secrets
+    present = services(ctx)
+    sql = amqp = None
+    if "mysql" in present:
+        sql = Endpoint(
+            "mysql", str(sc.vip_for("mysql").address), sc.services["mysql"].port, "halab", secrets.mysql_password
+        )
+    if "rabbitmq" in present:
+        amqp = Endpoint(
+            "rabbitmq",
+            str(sc.vip_for("rabbitmq").address),
+            sc.services["rabbitmq"].port,
+            "halab",
+            secrets.rabbitmq_password,
+        )
+    probes = [Endpoint(e.service, e.host, e.port) for e in (sql, amqp) if e]
+    return WorkloadConfig(out_dir=str(out_dir), run_id=run_id, sql=sql, amqp=amqp, probes=probes)
+
+
+def vip_of(ctx: Context, service: str) -> str | None:
+    return str(ctx.scenario.vip_for(service).address)
+
+
+def settle(
+    ctx: Context, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
+) -> dict[str, str]:
+    """Wait until every group runs whole on one node and no transition is pending; group -> node."""
+    node = on or next(n for n in ctx.cluster_nodes if n != avoid and ctx.provider.is_running(n))
+    deadline = timeout or start_deadline_s(ctx)
+    wait_settled(ctx, node, avoid=avoid, timeout=deadline)
+    # ...and no transition still pending (a rejoined node may pull a group back right after).
+    r = ctx.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
+    if not r.ok:
+        raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}")
+    return wait_settled(ctx, node, avoid=avoid, timeout=deadline)
+
+
+def recovered_on(ctx: Context, service: str, placed: dict[str, str]) -> str | None:
+    return placed.get(groups(ctx)[service])
+
+
+recovery_deadline_s = start_deadline_s
+
+
+def restart_node(ctx: Context, node: str) -> None:
+    start_node(ctx, node)
+    pacemaker.wait_online(ctx, node, ctx.cluster_nodes)
+
+
+def floor_ms(
+    ctx: Context, service: str, before: dict[str, str], after: dict[str, str], membership_change: bool
+) -> int | None:
+    """Membership change (when the fault needs one) + the op times Pacemaker measured for the group."""
+    group = groups(ctx)[service]
+    old, new = before.get(group), after.get(group)
+    ops_xml = ctx.ask("crm_mon -1 -o --output-as=xml")
+    cib = ctx.ask("cibadmin -Q --scope resources")
+    if not (ops_xml and cib and old and new and old != new):
+        return None
+    return bounds.failover_floor_ms(
+        ctx.opts,
+        ops_xml,
+        bounds.group_members(cib, group),
+        new,
+        membership=membership_change,
+        old=None if membership_change else old,
+    )
+
+
+def audits(ctx: Context) -> list[Check]:
+    return [placement(ctx.ask("crm_mon -1 --output-as=xml") or "")]
+
+
+def status(ctx: Context) -> str:
+    return ctx.ask("crm_mon -1 -r") or "no cluster node answers crm_mon"
+
+
+def notes(ctx: Context) -> list[str]:
+    if ctx.drbd:
+        return []
+    return [
+        f"{ctx.provider.name}: DRBD needs a kernel module this provider cannot load; ms_drbd_* are replaced by "
+        "a loop-backed XFS image per service, mounted by ocf:heartbeat:Filesystem. A double mount shows in the "
+        "nodes' mount tables, not as damage. DRBD runs on LAB_PROVIDER=libvirt."
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from lab.providers.base import Provider
+from lab.providers.base import Provider, ProviderError
 from lab.scenario import ClusterOptions, Scenario
 from provision.secrets import Secrets
 
@@ -39,6 +39,18 @@ class Context:
     @property
     def cluster_nodes(self) -> list[str]:
         return [n.name for n in self.scenario.nodes_with_role("pacemaker")]
+
+    def ask(self, cmd: str, nodes: list[str] | None = None, timeout: float = 15) -> str | None:
+        """stdout of `cmd` on the first of `nodes` (default: the cluster nodes) that runs it
+        successfully; a crashed node cannot."""
+        for n in nodes if nodes is not None else self.cluster_nodes:
+            try:
+                r = self.provider.run(n, cmd, timeout=timeout)
+            except ProviderError:
+                continue
+            if r.ok:
+                return r.stdout
+        return None
 
     @property
     def drbd(self) -> bool:

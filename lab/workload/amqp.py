@@ -10,20 +10,27 @@ from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
 from lab.workload.config import Endpoint, WorkloadConfig
 
 
-def channel(ep: Endpoint, queue: str, timeout: float) -> tuple[pika.BlockingConnection, object]:
-    params = pika.ConnectionParameters(
-        host=ep.host,
-        port=ep.port,
-        credentials=pika.PlainCredentials(ep.user, ep.password),
-        connection_attempts=1,
-        socket_timeout=timeout,
-        stack_timeout=timeout * 2,
-        blocked_connection_timeout=timeout * 2,
-        heartbeat=2,
-    )
+def channel(
+    ep: Endpoint, queue: str, timeout: float, queue_type: str = "classic"
+) -> tuple[pika.BlockingConnection, object]:
+    # Several brokers (guide ch. 7's rabbit_hosts): pika tries them in turn.
+    params = [
+        pika.ConnectionParameters(
+            host=host,
+            port=ep.port,
+            credentials=pika.PlainCredentials(ep.user, ep.password),
+            connection_attempts=1,
+            socket_timeout=timeout,
+            stack_timeout=timeout * 2,
+            blocked_connection_timeout=timeout * 2,
+            heartbeat=2,
+        )
+        for host in (ep.hosts or [ep.host])
+    ]
     conn = pika.BlockingConnection(params)
     ch = conn.channel()
-    ch.queue_declare(queue=queue, durable=True)
+    args = {"x-queue-type": queue_type} if queue_type != "classic" else None
+    ch.queue_declare(queue=queue, durable=True, arguments=args)
     return conn, ch
 
 
@@ -36,19 +43,19 @@ def _close(conn: pika.BlockingConnection | None) -> None:
 
 
 def publisher(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> None:
-    ep = cfg.rabbitmq
+    ep = cfg.amqp
     assert ep is not None
     conn = ch = None
     next_id = cfg.first_id
     while not stop.is_set():
         next_id += 1
-        rec.record(INVOKE, "publish", next_id, service="rabbitmq")
+        rec.record(INVOKE, "publish", next_id, service=ep.service)
         if ch is None:
             try:
-                conn, ch = channel(ep, cfg.queue, cfg.op_timeout_s)
+                conn, ch = channel(ep, cfg.queue, cfg.op_timeout_s, cfg.queue_type)
                 ch.confirm_delivery()
             except Exception as exc:
-                rec.record(FAIL, "publish", next_id, service="rabbitmq", error=f"connect: {exc!r}")
+                rec.record(FAIL, "publish", next_id, service=ep.service, error=f"connect: {exc!r}")
                 _close(conn)
                 conn = ch = None
                 stop.wait(cfg.interval_s)
@@ -58,9 +65,9 @@ def publisher(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) ->
             ch.basic_publish(
                 "", cfg.queue, str(next_id).encode(), pika.BasicProperties(delivery_mode=2), mandatory=True
             )
-            rec.record(OK, "publish", next_id, service="rabbitmq")
+            rec.record(OK, "publish", next_id, service=ep.service)
         except Exception as exc:
-            rec.record(INFO, "publish", next_id, service="rabbitmq", error=repr(exc))
+            rec.record(INFO, "publish", next_id, service=ep.service, error=repr(exc))
             _close(conn)
             conn = ch = None
         stop.wait(cfg.interval_s)
@@ -68,21 +75,21 @@ def publisher(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) ->
 
 
 def consumer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> None:
-    ep = cfg.rabbitmq
+    ep = cfg.amqp
     assert ep is not None
     while not stop.is_set():
         conn = None
         try:
-            conn, ch = channel(ep, cfg.queue, cfg.op_timeout_s)
+            conn, ch = channel(ep, cfg.queue, cfg.op_timeout_s, cfg.queue_type)
             for method, _props, body in ch.consume(cfg.queue, inactivity_timeout=0.2):
                 if stop.is_set():
                     break
                 if method is None:
                     continue
-                rec.record(OK, "consume", int(body), service="rabbitmq")
+                rec.record(OK, "consume", int(body), service=ep.service)
                 ch.basic_ack(method.delivery_tag)
         except Exception as exc:
-            rec.record(FAIL, "consume", None, service="rabbitmq", error=repr(exc))
+            rec.record(FAIL, "consume", None, service=ep.service, error=repr(exc))
             stop.wait(cfg.interval_s)
         finally:
             _close(conn)
@@ -90,9 +97,9 @@ def consumer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> 
 
 def drain(cfg: WorkloadConfig) -> set[int]:
     """Everything still queued after recovery."""
-    ep = cfg.rabbitmq
+    ep = cfg.amqp
     assert ep is not None
-    conn, ch = channel(ep, cfg.queue, 5.0)
+    conn, ch = channel(ep, cfg.queue, 5.0, cfg.queue_type)
     got: set[int] = set()
     try:
         while True:

@@ -10,22 +10,26 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Endpoint:
-    service: str
+    service: str  # the label the client's ops carry in the history
     host: str
     port: int
     user: str = ""
     password: str = ""
+    hosts: list[str] = field(default_factory=list)  # several brokers (guide ch. 7 rabbit_hosts); else `host`
 
 
 @dataclass(frozen=True)
 class WorkloadConfig:
     out_dir: str
     run_id: int  # ids of rows/messages start at run_id * 1_000_000, so runs never collide
-    mysql: Endpoint | None = None
-    rabbitmq: Endpoint | None = None
+    sql: Endpoint | None = None  # a writer, one row per op, through a VIP
+    amqp: Endpoint | None = None  # a publisher with confirms and a consumer
+    http: Endpoint | None = None  # an API writer: each 200 means the row is in `api_table`
     probes: list[Endpoint] = field(default_factory=list)
     interval_s: float = 0.05  # between a client's ops; the VIP probe's period, at most 100 ms
     op_timeout_s: float = 1.0
+    api_table: str = "api_writes"
+    queue_type: str = "classic"  # or "quorum" (RabbitMQ's recommendation; the hardened profile)
 
     @property
     def queue(self) -> str:
@@ -47,9 +51,12 @@ class WorkloadConfig:
         return cls(
             out_dir=d["out_dir"],
             run_id=d["run_id"],
-            mysql=ep(d.get("mysql")),
-            rabbitmq=ep(d.get("rabbitmq")),
+            sql=ep(d.get("sql")),
+            amqp=ep(d.get("amqp")),
+            http=ep(d.get("http")),
             probes=[Endpoint(**p) for p in d.get("probes", [])],
             interval_s=d.get("interval_s", 0.05),
             op_timeout_s=d.get("op_timeout_s", 1.0),
+            api_table=d.get("api_table", "api_writes"),
+            queue_type=d.get("queue_type", "classic"),
         )

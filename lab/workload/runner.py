@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from lab.history import JsonlRecorder
-from lab.workload import amqp, sql, vip
+from lab.workload import amqp, http, sql, vip
 from lab.workload.config import WorkloadConfig
 
 
@@ -20,11 +20,13 @@ def run(cfg: WorkloadConfig) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     out = Path(cfg.out_dir)
     jobs = []
-    if cfg.mysql:
-        jobs.append(("mysql-writer", lambda r: sql.writer(cfg, r, stop)))
-    if cfg.rabbitmq:
-        jobs.append(("amqp-publisher", lambda r: amqp.publisher(cfg, r, stop)))
-        jobs.append(("amqp-consumer", lambda r: amqp.consumer(cfg, r, stop)))
+    if cfg.sql:
+        jobs.append((f"{cfg.sql.service}-writer", lambda r: sql.writer(cfg, r, stop)))
+    if cfg.amqp:
+        jobs.append((f"{cfg.amqp.service}-publisher", lambda r: amqp.publisher(cfg, r, stop)))
+        jobs.append((f"{cfg.amqp.service}-consumer", lambda r: amqp.consumer(cfg, r, stop)))
+    if cfg.http:
+        jobs.append((f"{cfg.http.service}-writer", lambda r: http.writer(cfg, r, stop)))
     for ep in cfg.probes:
         jobs.append((f"probe-{ep.service}", lambda r, ep=ep: vip.prober(cfg, ep, r, stop)))
     threads = []
@@ -40,11 +42,15 @@ def run(cfg: WorkloadConfig) -> None:
 
 
 def verify(cfg: WorkloadConfig) -> dict:
-    result: dict = {}
-    if cfg.mysql:
-        result["mysql_ids"] = sorted(sql.present_ids(cfg))
-    if cfg.rabbitmq:
-        result["drained_ids"] = sorted(amqp.drain(cfg))
+    """{"present": {service: [ids of rows found]}, "drained": [message ids still queued]}."""
+    present: dict[str, list[int]] = {}
+    result: dict = {"present": present}
+    if cfg.sql:
+        present[cfg.sql.service] = sorted(sql.present_ids(cfg))
+        if cfg.http:
+            present[cfg.http.service] = sorted(sql.present_ids(cfg, cfg.api_table))
+    if cfg.amqp:
+        result["drained"] = sorted(amqp.drain(cfg))
     return result
 
 
