@@ -191,3 +191,7 @@ def notes(ctx: Context) -> list[str]:
         "a loop-backed XFS image per service, mounted by ocf:heartbeat:Filesystem. A double mount shows in the "
         "nodes' mount tables, not as damage. DRBD runs on LAB_PROVIDER=libvirt."
     ]
+
+
+def start_service(ctx: Context, node: str, service: str) -> None:
+    """Nothing to do by hand: Pacemaker's monitor finds the dead process and restarts it."""

@@ -36,11 +36,13 @@ def start(ctx: Context, node: str) -> None:
 
 
 def await_started(ctx: Context, node: str, timeout: float = BOOT_S) -> None:
-    ctx.provider.run(
-        node,
-        f"rabbitmqctl -n {nodename(node)} await_startup --timeout {int(timeout)}",
-        check=True,
-        timeout=timeout + 10,
+    # `await_startup` gives up at once while the node is not registered with epmd yet: poll a ping instead.
+    until(
+        lambda: ctx.provider.run(node, f"rabbitmq-diagnostics -n {nodename(node)} -q ping", timeout=20).ok,
+        timeout=timeout,
+        interval=0.5,
+        what=f"RabbitMQ on {node} to answer a ping",
+        seen=lambda: ctx.provider.run(node, "tail -5 /var/log/rabbitmq/*.log").stdout,
     )
 
 

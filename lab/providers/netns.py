@@ -28,7 +28,7 @@ from lab.scenario import Scenario
 from lab.wait import until
 
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PRIVATE_TMPFS = ("/run", "/dev/shm")
+PRIVATE_TMPFS = ("/run", "/dev/shm", "/tmp")  # /tmp: mariadb temp names carry PIDs, which repeat across nodes
 PRIVATE_ETC = ("corosync", "mysql", "rabbitmq", "haproxy", "keepalived")
 # Debian package for each binary the provider itself calls.
 REQUIRED = {
@@ -492,9 +492,24 @@ class NetnsProvider:
             _signal(p, signal.SIGCONT)
 
     def kill_service(self, node: str, process: str) -> None:
-        r = self.run(node, f"pkill -KILL -x {_quote(process)}", timeout=10)
+        """kill -9 every process of that name at once: stopped first, so none of them (a keepalived VRRP child
+        watching its parent, say) gets to run between the kills and say goodbye."""
+        q = _quote(process)
+        r = self.run(node, f"pkill -STOP -x {q} && pkill -KILL -x {q}", timeout=10)
         if r.rc != 0:
             raise ProviderError(f"{node}: no process named {process} to kill (pkill rc {r.rc})")
+
+    def stop_service(self, node: str, process: str, timeout: float = 30.0) -> None:
+        """SIGTERM, as an orderly `systemctl stop` would, and wait until every such process is gone."""
+        q = _quote(process)
+        if self.run(node, f"pkill -TERM -x {q}", timeout=10).rc != 0:
+            raise ProviderError(f"{node}: no process named {process} to stop")
+        until(
+            lambda: self.run(node, f"pgrep -x {q}", timeout=10).rc == 1,
+            timeout=timeout,
+            what=f"{process} on {node} to exit after SIGTERM",
+            seen=lambda: self.run(node, f"pgrep -a -x {q}").stdout,
+        )
 
     def cut(self, node: str, network: str) -> None:
         if network not in self.scenario.nodes[node].addresses:

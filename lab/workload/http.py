@@ -16,12 +16,12 @@ def writer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> No
     next_id = cfg.first_id
     while not stop.is_set():
         next_id += 1
-        rec.record(INVOKE, "request", next_id, service=ep.service)
+        rec.record(INVOKE, "write", next_id, service=ep.service)
         conn = http.client.HTTPConnection(ep.host, ep.port, timeout=cfg.op_timeout_s * 2)
         try:
             conn.connect()
         except OSError as exc:  # nothing sent
-            rec.record(FAIL, "request", next_id, service=ep.service, error=f"connect: {exc}")
+            rec.record(FAIL, "write", next_id, service=ep.service, error=f"connect: {exc}")
             stop.wait(cfg.interval_s)
             continue
         try:
@@ -29,11 +29,11 @@ def writer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> No
             resp = conn.getresponse()
             body = resp.read(200).decode(errors="replace")
             if resp.status == 200:
-                rec.record(OK, "request", next_id, service=ep.service)
+                rec.record(OK, "write", next_id, service=ep.service)
             else:  # the stand-in may have written the row before a later step failed: indeterminate
-                rec.record(INFO, "request", next_id, service=ep.service, error=f"{resp.status} {body}")
+                rec.record(INFO, "write", next_id, service=ep.service, error=f"{resp.status} {body}")
         except (OSError, http.client.HTTPException) as exc:
-            rec.record(INFO, "request", next_id, service=ep.service, error=repr(exc))
+            rec.record(INFO, "write", next_id, service=ep.service, error=repr(exc))
         finally:
             conn.close()
         stop.wait(cfg.interval_s)

@@ -1,7 +1,7 @@
-"""Benchmark of `lab-active-passive`: runs the acceptance suite once and prints, from its reports,
-wall time per phase, memory per node and each measured downtime next to its floor.
+"""Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`): runs each acceptance suite once
+and prints, from its reports, wall time per phase, memory per node and each measured downtime next to its floor.
 
-    python bench/active_passive.py [--provider netns] [-- extra pytest args]
+    python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|all] [-- pytest args]
 
 Figures, not asserts: the suite's own tests decide pass/fail."""
 
@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_suite(provider: str, reports: Path, extra: list[str]) -> tuple[float, int]:
+def run_suite(provider: str, marker: str, reports: Path, extra: list[str]) -> tuple[float, int]:
     env = {**os.environ, "LAB_PROVIDER": provider, "HALAB_REPORTS_DIR": str(reports)}
     t0 = time.monotonic()
     rc = subprocess.call(
@@ -28,7 +28,7 @@ def run_suite(provider: str, reports: Path, extra: list[str]) -> tuple[float, in
             "pytest",
             "-q",
             "-m",
-            "active_passive",
+            marker,
             "tests/acceptance",
             "-p",
             "no:cacheprovider",
@@ -66,15 +66,21 @@ def print_report(r: dict) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--provider", default=os.environ.get("LAB_PROVIDER", "netns"))
+    ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "all"])
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
+    suites = ["active_passive", "active_active"] if args.suite == "all" else [args.suite]
     out = REPO / "reports" / "bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    wall, rc = run_suite(args.provider, out, args.extra)
-    reports = sorted(out.glob("*/*/report.json"))
-    for path in reports:
+    walls, worst = {}, 0
+    for suite in suites:
+        walls[suite], rc = run_suite(args.provider, suite, out / suite, args.extra)
+        worst = worst or rc
+    for path in sorted(out.glob("*/*/*/report.json")):
         print_report(json.loads(path.read_text()))
-    print(f"\nwhole suite: {wall:.1f} s wall, pytest exit {rc}, {len(reports)} report(s) under {out}")
-    return rc
+    for suite, wall in walls.items():
+        print(f"suite {suite}: {wall:.1f} s wall")
+    print(f"pytest exit {worst}; reports under {out}")
+    return worst
 
 
 if __name__ == "__main__":

@@ -1,0 +1,215 @@
+"""Guide ch. 6-9 end to end: Galera on the controllers (with clustercheck), a RabbitMQ cluster, memcached,
+API stand-ins on every controller, HAProxy on the front nodes and keepalived holding the VIP."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lab.checks.base import Check
+from lab.wait import until
+from lab.workload.config import Endpoint, WorkloadConfig
+from provision import api, galera, haproxy, keepalived, memcached, rabbitmq_cluster
+from provision.context import Context
+
+PACKAGES = ["mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached"]
+VIP = "api"  # scenario.vips key of the VRRP VIP
+HTTP_SERVICE = "keystone-public"  # the API the HTTP writer goes through (port 5000)
+
+
+def role_nodes(ctx: Context, role: str) -> list[str]:
+    return [n.name for n in ctx.scenario.nodes_with_role(role)]
+
+
+def vip_address(ctx: Context) -> str:
+    return str(ctx.scenario.vips[VIP].address)
+
+
+def _parallel(fn, nodes: list[str]) -> None:  # type: ignore[no-untyped-def]
+    if nodes:
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            list(pool.map(fn, nodes))
+
+
+def converge(ctx: Context) -> None:
+    controllers = role_nodes(ctx, "galera")
+    # Galera and RabbitMQ bootstrap independently; overlapping them halves the wait.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        db = pool.submit(galera.bootstrap, ctx)
+        mq = pool.submit(rabbitmq_cluster.converge, ctx)
+        db.result()
+        mq.result()
+    ctx.provider.run(controllers[0], "mysql --protocol=socket -uroot", input=api.TABLE_SQL.encode(), check=True)
+    _parallel(lambda n: galera.start_clustercheck(ctx, n), controllers)
+    _parallel(lambda n: memcached.start(ctx, n), role_nodes(ctx, "memcached"))
+    _parallel(lambda n: (api.configure_node(ctx, n), api.start(ctx, n)), role_nodes(ctx, "api"))
+    # haproxy before keepalived: chk_haproxy would otherwise fault the instance at once
+    _parallel(lambda n: (haproxy.configure_node(ctx, n), haproxy.start(ctx, n)), role_nodes(ctx, "haproxy"))
+    _parallel(lambda n: (keepalived.configure_node(ctx, n), keepalived.start(ctx, n)), role_nodes(ctx, "keepalived"))
+    settle(ctx)
+
+
+def services(ctx: Context) -> list[str]:
+    return ["api", "galera", "rabbitmq"]
+
+
+def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
+    """SQL writer through the VIP (HAProxy's galera_cluster), API writer through the VIP (stand-in -> Galera VIP
+    -> RabbitMQ), AMQP publisher + consumer over every broker (guide ch. 7 rabbit_hosts), TCP probes of the VIP."""
+    vip, pw = vip_address(ctx), ctx.secrets
+    brokers = [
+        str(ctx.scenario.nodes[n].addresses[ctx.scenario.vips[VIP].network]) for n in role_nodes(ctx, "rabbitmq")
+    ]
+    sql = Endpoint("galera", vip, ctx.scenario.services["galera"].port, "halab", pw.mysql_password)
+    http = Endpoint("api", vip, ctx.scenario.services[HTTP_SERVICE].port)
+    amqp = Endpoint("rabbitmq", brokers[0], 5672, "halab", pw.rabbitmq_password, hosts=brokers)
+    return WorkloadConfig(
+        out_dir=str(out_dir),
+        run_id=run_id,
+        sql=sql,
+        amqp=amqp,
+        http=http,
+        probes=[Endpoint("galera", vip, sql.port), Endpoint("api", vip, http.port)],
+        queue_type="quorum" if ctx.opts.quorum_queues else "classic",
+        api_table=api.TABLE,
+    )
+
+
+def vip_of(ctx: Context, service: str) -> str | None:
+    return vip_address(ctx) if service in ("api", "galera") else None
+
+
+def vip_holders(ctx: Context) -> list[str]:
+    vip = vip_address(ctx)
+    return [n for n in role_nodes(ctx, "keepalived") if ctx.provider.is_running(n) and vip in ctx.provider.addresses(n)]
+
+
+def galera_up(ctx: Context) -> list[str]:
+    return [n for n in role_nodes(ctx, "galera") if ctx.provider.is_running(n) and galera.mariadbd_running(ctx, n)]
+
+
+def brokers_up(ctx: Context) -> list[str]:
+    return [
+        n
+        for n in rabbitmq_cluster.nodes(ctx)
+        if ctx.provider.is_running(n) and ctx.provider.run(n, "pgrep -x beam.smp", timeout=10).ok
+    ]
+
+
+def rabbit_cluster(ctx: Context) -> list[str]:
+    """Running cluster members as the first broker that answers sees them."""
+    for n in brokers_up(ctx):
+        running = rabbitmq_cluster.running_nodes(ctx, n)
+        if running:
+            return running
+    return []
+
+
+def _state(ctx: Context) -> dict[str, object]:
+    up = galera_up(ctx)
+    return {
+        "vip": vip_holders(ctx),
+        "galera": {n: galera.summary(galera.status(ctx, n)) for n in up},
+        "rabbitmq": rabbit_cluster(ctx),
+    }
+
+
+def settle(
+    ctx: Context, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
+) -> dict[str, str]:
+    """Until one keepalived node holds the VIP (not `avoid`), every running mariadbd is Synced in one primary
+    component of them all, HAProxy there sees a Galera server UP, and every running broker is in the RabbitMQ
+    cluster. Returns {"vip": holder}."""
+
+    def settled() -> dict[str, str] | None:
+        holders = vip_holders(ctx)
+        if len(holders) != 1 or holders[0] == avoid or (on and holders[0] != on):
+            return None
+        up = galera_up(ctx)
+        if not up or not all(galera.is_member(galera.status(ctx, n), len(up)) for n in up):
+            return None
+        states = haproxy.server_states(ctx, holders[0])
+        if not any(v.startswith("UP") for (listen, _), v in states.items() if listen == "galera_cluster"):
+            return None
+        if rabbit_cluster(ctx) != sorted(rabbitmq_cluster.nodename(n) for n in brokers_up(ctx)):
+            return None
+        return {"vip": holders[0]}
+
+    return until(
+        settled,
+        timeout=timeout or recovery_deadline_s(ctx),
+        interval=0.2,
+        what="one VIP holder, Galera synced, a Galera server UP behind HAProxy",
+        seen=lambda: _state(ctx),
+    )
+
+
+def recovered_on(ctx: Context, service: str, placed: dict[str, str]) -> str | None:
+    return placed.get("vip") if service in ("api", "galera") else None
+
+
+def recovery_deadline_s(ctx: Context) -> float:
+    """A Galera node may need a full join (start + SST + a departure), and HAProxy rise checks after it."""
+    return galera.join_deadline_s(ctx.opts) + ctx.opts.haproxy_inter_ms * ctx.opts.haproxy_rise / 1000
+
+
+def restart_node(ctx: Context, node: str) -> None:
+    """What the node's init would start, in dependency order."""
+    roles = set(ctx.scenario.nodes[node].roles)
+    if "galera" in roles and len(galera_up(ctx)) > 0:
+        galera.start_node(ctx, node)
+        galera.start_clustercheck(ctx, node)
+    if "rabbitmq" in roles:
+        rabbitmq_cluster.rejoin(ctx, node)
+    if "memcached" in roles:
+        memcached.start(ctx, node)
+    if "api" in roles:
+        api.start(ctx, node)
+    if "haproxy" in roles:
+        haproxy.start(ctx, node)
+    if "keepalived" in roles:
+        keepalived.start(ctx, node)
+
+
+def floor_ms(
+    ctx: Context, service: str, before: dict[str, str], after: dict[str, str], membership_change: bool
+) -> int | None:
+    if service in ("api", "galera") and before.get("vip") != after.get("vip"):
+        return int(keepalived.vrrp_bounds_ms(ctx.opts)["silent_floor_ms"])
+    return None
+
+
+def audits(ctx: Context) -> list[Check]:
+    up = galera_up(ctx)
+    states = {n: galera.status(ctx, n) for n in up}
+    members = all(galera.is_member(st, len(up)) for st in states.values()) and len(up) > 0
+    brokers = rabbitmq_cluster.nodes(ctx)
+    running = rabbit_cluster(ctx)
+    return [
+        Check(
+            "galera-members",
+            members,
+            "; ".join(f"{n}: {galera.summary(st)}" for n, st in states.items()) or "no mariadbd running",
+        ),
+        Check("rabbitmq-members", len(running) == len(brokers), f"running {running} of {len(brokers)} brokers"),
+    ]
+
+
+def status(ctx: Context) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in _state(ctx).items())
+
+
+def notes(ctx: Context) -> list[str]:
+    return ["Galera runs on the controllers' own addresses (the guide's example uses 10.0.0.4-6 beside 10.0.0.1-3)."]
+
+
+def start_service(ctx: Context, node: str, service: str) -> None:
+    """Start one killed or stopped service again, as an operator (or its init) would."""
+    if service == "galera":
+        galera.start_node(ctx, node)
+    elif service == "rabbitmq":
+        rabbitmq_cluster.rejoin(ctx, node)
+    else:
+        {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start, "api": api.start}[
+            service
+        ](ctx, node)

@@ -1,0 +1,197 @@
+"""Guide ch. 6-9 (Galera, RabbitMQ cluster, HAProxy + keepalived, API stand-ins), profile `guide`:
+faults under load, every figure from the recorded history, every bound from the configured timers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.fixtures import make_lab
+from lab.session import Lab, TrialResult
+from lab.wait import until
+from provision import galera, haproxy, keepalived
+from provision.active_active import role_nodes
+
+pytestmark = pytest.mark.active_active
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    yield from make_lab("active-active", "guide")
+
+
+def vrrp(lab: Lab) -> dict[str, float]:
+    return keepalived.vrrp_bounds_ms(lab.opts)
+
+
+def master(lab: Lab) -> str:
+    return lab.settle()["vip"]
+
+
+def other_front(lab: Lab, node: str) -> str:
+    return next(n for n in role_nodes(lab.ctx, "keepalived") if n != node)
+
+
+def haproxy_down_ms(lab: Lab) -> int:
+    """HAProxy marks a server DOWN after `fall` failed checks `inter` apart, plus up to one interval of phase."""
+    return lab.opts.haproxy_inter_ms * (lab.opts.haproxy_fall + 1)
+
+
+def assert_checks(res: TrialResult) -> None:
+    bad = [c for c in res.checks if not c.passed]
+    assert not bad, "\n".join(f"{c.name}: {c.detail}" for c in bad)
+
+
+def event(res: TrialResult, service: str):  # type: ignore[no-untyped-def]
+    return next(e for e in res.events if e.service == service)
+
+
+def double_vip_seen(t, vip: str) -> bool:  # type: ignore[no-untyped-def]
+    return any(len(op.value.get(vip, [])) > 1 for op in t.history().select(f="vip-holders", since=t.fault_at))
+
+
+def test_crash_of_the_master_haproxy_node_moves_the_vip(lab: Lab) -> None:
+    m = master(lab)
+    b = other_front(lab, m)
+    # VRRP's master-down interval, then the new MASTER's HAProxy already has its servers UP (checks never stop).
+    bound = int(vrrp(lab)["master_down_ms"] + lab.opts.haproxy_inter_ms)
+    try:
+        with lab.trial("crash-haproxy-master") as t:
+            t.fault("crash", m)
+            lab.settle(on=b, avoid=m)
+            res = t.finish(bounds_ms={"api": bound, "galera": bound}, settle_avoid=m)
+        for svc in ("api", "galera"):
+            assert event(res, svc).vip_to == [b], event(res, svc)
+        assert_checks(res)
+    finally:
+        lab.restart_node(m)
+
+
+def test_sigterm_of_the_master_keepalived_releases_the_vip(lab: Lab) -> None:
+    m = master(lab)
+    b = other_front(lab, m)
+    bound = int(vrrp(lab)["master_down_ms"])  # a goodbye advert makes it the skew; a lost one, master-down
+    with lab.trial("stop-keepalived-master") as t:
+        t.fault("stop_service", m, service="keepalived")
+        lab.settle(on=b, avoid=m)
+        res = t.finish(bounds_ms={"api": bound, "galera": bound}, settle_avoid=m)
+    t.heal("stop_service", m, service="keepalived")
+    assert event(res, "api").vip_to == [b]
+    assert_checks(res)  # includes vip-holders: never on two nodes
+
+
+def test_kill9_of_the_master_keepalived_leaves_the_vip_on_both(lab: Lab) -> None:
+    """A SIGKILLed keepalived removes nothing: the BACKUP takes the VIP while the old MASTER still has it."""
+    m = master(lab)
+    vip = str(lab.scenario.vips["api"].address)
+    with lab.trial("kill-keepalived-master") as t:
+        t.fault("kill_service", m, service="keepalived")
+        until(
+            lambda: double_vip_seen(t, vip),
+            timeout=2 * vrrp(lab)["master_down_ms"] / 1000,
+            what=f"{vip} on both keepalived nodes",
+            seen=lambda: lab.status(),
+        )
+        t.heal("kill_service", m, service="keepalived")  # a restarted keepalived cleans up and preempts back
+        res = t.finish(expect_split_brain=True)
+    assert res.check("split-brain").passed, res.check("split-brain").detail
+    lab.report.notes.append(
+        f"kill -9 keepalived on {m}: VIP on both nodes; clients saw api {event(res, 'api').downtime_ms} ms, "
+        f"galera {event(res, 'galera').downtime_ms} ms of downtime"
+    )
+
+
+def test_killed_haproxy_lowers_the_priority_and_moves_the_vip(lab: Lab) -> None:
+    m = master(lab)
+    b = other_front(lab, m)
+    bound = int(vrrp(lab)["chk_haproxy_ms"])
+    with lab.trial("kill-haproxy-master") as t:
+        t.fault("kill_service", m, service="haproxy")
+        lab.settle(on=b, avoid=m, timeout=bound / 1000 * 2)
+        res = t.finish(bounds_ms={"api": bound, "galera": bound}, settle_avoid=m)
+    t.heal("kill_service", m, service="haproxy")
+    assert event(res, "api").vip_to == [b]
+    assert_checks(res)
+
+
+def test_killed_galera_node_is_taken_out_by_haproxy(lab: Lab) -> None:
+    active = role_nodes(lab.ctx, "galera")[0]  # galera_cluster's one non-backup server
+    peers = [n for n in role_nodes(lab.ctx, "galera") if n != active]
+    front = master(lab)
+    bound = haproxy_down_ms(lab) + 2 * int(lab.opts.haproxy_inter_ms)  # DOWN, then a backup's first answered write
+    with lab.trial("kill-galera-active") as t:
+        t.fault("kill_service", active, service="galera")
+        until(
+            lambda: all(galera.status(lab.ctx, n).get("wsrep_cluster_size") == "2" for n in peers),
+            timeout=galera.departure_bound_s(lab.opts),
+            what=f"{peers} to drop {active} (size 2)",
+            seen=lambda: {n: galera.summary(galera.status(lab.ctx, n)) for n in peers},
+        )
+        until(
+            lambda: haproxy.server_states(lab.ctx, front).get(("galera_cluster", active), "").startswith("DOWN"),
+            timeout=haproxy_down_ms(lab) / 1000,
+            what=f"HAProxy on {front} to mark {active} DOWN",
+            seen=lambda: haproxy.server_states(lab.ctx, front),
+        )
+        writes_after = t.history().select(service="galera", type="ok", f="write", since=t.fault_at)
+        t.heal("kill_service", active, service="galera")
+        res = t.finish(bounds_ms={"galera": bound, "api": bound})
+    assert writes_after, "writes should go on through a backup server while the node is out"
+    assert_checks(res)
+
+
+def test_partitioned_galera_node_goes_non_primary_then_rejoins(lab: Lab) -> None:
+    lone, *majority = reversed(role_nodes(lab.ctx, "galera"))  # a backup server, so HAProxy's choice is unaffected
+    with lab.trial("partition-galera") as t:
+        t.fault("partition", lone, network=lab.scenario.vips["api"].network, others=majority)
+        until(
+            lambda: galera.status(lab.ctx, lone).get("wsrep_cluster_status") == "non-Primary",
+            timeout=galera.departure_bound_s(lab.opts),
+            what=f"{lone} to go non-Primary",
+            seen=lambda: galera.summary(galera.status(lab.ctx, lone)),
+        )
+        bare = lab.provider.run(lone, "mysql -N -e 'SELECT 1'")
+        table = lab.provider.run(lone, "mysql -N -e 'SELECT COUNT(*) FROM halab.writes'")
+        partitioned_at = t.history().select(f="fault")[-1].time
+        t.heal("partition", lone)
+        until(
+            lambda: galera.is_member(galera.status(lab.ctx, lone), 3),
+            timeout=galera.join_deadline_s(lab.opts),
+            what=f"{lone} back in a primary component of 3",
+            seen=lambda: galera.summary(galera.status(lab.ctx, lone)),
+        )
+        res = t.finish()
+    assert bare.ok and bare.stdout.strip() == "1", f"SELECT 1 on the minority: {bare}"
+    assert not table.ok and "WSREP" in table.stderr, f"a table query on the minority must be refused: {table}"
+    assert t.history().select(service="galera", type="ok", f="write", since=partitioned_at), "the majority serves"
+    log = lab.provider.run(lone, f"cat {galera.LOG}").stdout
+    lab.report.notes.append(f"partition of {lone}: rejoined by {'IST' if 'IST received' in log else 'SST'}")
+    assert_checks(res)
+
+
+def test_crash_of_every_galera_node_recovers_from_the_most_advanced(lab: Lab) -> None:
+    nodes = role_nodes(lab.ctx, "galera")
+    with lab.trial("crash-all-galera") as t:
+        for n in nodes:
+            t.fault("kill_service", n, service="galera")
+        choice = galera.recover_all(lab.ctx)
+        res = t.finish()
+    lab.report.notes.append(f"all mariadbd killed: bootstrapped from {choice.node} ({choice.reason})")
+    assert event(res, "galera").downtime_ms is not None
+    assert_checks(res)  # lost-writes: every acknowledged write survived the full-cluster crash
+
+
+def test_loss_of_one_rabbitmq_node_loses_no_confirmed_message(lab: Lab) -> None:
+    broker = role_nodes(lab.ctx, "rabbitmq")[0]  # first in the clients' rabbit_hosts: where they are connected
+    with lab.trial("kill-rabbitmq") as t:
+        t.fault("kill_service", broker, service="rabbitmq")
+        until(
+            lambda: t.history().select(service="rabbitmq", type="ok", f="consume", since=t.fault_at),
+            timeout=lab.playbook.recovery_deadline_s(lab.ctx),
+            what="the consumer to resume on another broker",
+        )
+        t.heal("kill_service", broker, service="rabbitmq")
+        res = t.finish()
+    assert event(res, "rabbitmq").downtime_ms is not None
+    assert_checks(res)
