@@ -50,12 +50,12 @@ def print_report(r: dict) -> None:
     print("node      RSS_MiB  PSS_MiB   (after provisioning; RSS double-counts shared memory)")
     for node, m in r.get("memory_kib", {}).items():
         print(f"  {node:<8}{m['rss'] / 1024:>8.0f} {m['pss'] / 1024:>8.0f}")
-    print("fault          target   service   downtime_ms floor_ms ratio  bound_ms  VIP")
+    print("fault          target       service    downtime_ms floor_ms ratio  bound_ms  VIP")
     for e in r["events"]:
         ratio = f"{e['downtime_ms'] / e['floor_ms']:.2f}" if e.get("floor_ms") and e["downtime_ms"] else "-"
-        vip = f"{'+'.join(e.get('vip_from') or ['-'])}->{'+'.join(e.get('vip_to') or ['-'])}"
+        vip = f"{'+'.join(e.get('vip_from') or ['-'])}->{'+'.join(e.get('vip_to') or ['-'])}" if e.get("vip") else "-"
         print(
-            f"  {e['fault']:<11}{e['target']:<9}{e['service']:<10}{str(e['downtime_ms']):>11} "
+            f"  {e['fault']:<13}{e['target']:<13}{e['service']:<10}{str(e['downtime_ms']):>11} "
             f"{str(e.get('floor_ms') or '-'):>8} {ratio:>5} {str(e.get('bound_ms') or '-'):>9}  {vip}"
         )
     print("floor = corosync token + consensus (when membership must change) + the stop/start times")

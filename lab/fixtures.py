@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from lab.providers import ProviderError, Unsupported
-from lab.session import Lab
+from lab.session import Lab, TrialResult
+from lab.wait import until
 
 # (summary table, report path) of every lab this session ran; printed in pytest's terminal summary.
 FINISHED: list[tuple[str, str]] = []
@@ -40,3 +41,20 @@ def make_lab(scenario: str, profile: str | None) -> Iterator[Lab]:
         finally:
             if os.environ.get("HALAB_KEEP") != "1":
                 lab.down()
+
+
+def broker_loss_trial(lab: Lab, name: str) -> TrialResult:
+    """Kill the RabbitMQ node the clients are connected to (the first of their brokers), wait for the consumer to
+    resume on another, start the node again; return the trial's result."""
+    from provision.active_active import role_nodes
+
+    broker = role_nodes(lab.ctx, "rabbitmq")[0]
+    with lab.trial(name) as t:
+        t.fault("kill_service", broker, service="rabbitmq")
+        until(
+            lambda: t.history().select(service="rabbitmq", type="ok", f="consume", since=t.fault_at),
+            timeout=lab.playbook.recovery_deadline_s(lab.ctx),
+            what="the consumer to resume on another broker",
+        )
+        t.heal("kill_service", broker, service="rabbitmq")
+        return t.finish()

@@ -226,6 +226,12 @@ class Trial:
         self.faults: list[tuple[str, str, float]] = []
         self.groups_before: dict[str, str] = {}
 
+    @property
+    def resolution_ms(self) -> int:
+        """How much later than the service's return the history can show it: an op started just before may hang
+        for its timeout, and the next starts one interval later. Timer-derived bounds add this."""
+        return int((self.cfg.interval_s + self.cfg.op_timeout_s) * 1000)
+
     def __enter__(self) -> Trial:
         self.start()
         return self
@@ -377,7 +383,7 @@ class Trial:
                 before = [nodes for t, nodes in timeline if t <= since]
                 ev.vip_from = list(before[-1]) if before else None
                 ev.vip_to = list(timeline[-1][1]) if timeline else None
-            ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change)
+            ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change, self.faults)
             events.append(ev)
             if svc in bounds_ms:
                 ok = o.downtime_ms is not None and o.downtime_ms <= bounds_ms[svc]

@@ -50,7 +50,7 @@ def converge(ctx: Context) -> None:
 
 
 def services(ctx: Context) -> list[str]:
-    return ["api", "galera", "rabbitmq"]
+    return ["api", "galera", "rabbitmq", "memcached"]
 
 
 def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
@@ -63,12 +63,15 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     sql = Endpoint("galera", vip, ctx.scenario.services["galera"].port, "halab", pw.mysql_password)
     http = Endpoint("api", vip, ctx.scenario.services[HTTP_SERVICE].port)
     amqp = Endpoint("rabbitmq", brokers[0], 5672, "halab", pw.rabbitmq_password, hosts=brokers)
+    caches = [s.split(":")[0] for s in memcached.client_servers(ctx.scenario)]
+    cache = Endpoint("memcached", caches[0], memcached.PORT, hosts=caches)
     return WorkloadConfig(
         out_dir=str(out_dir),
         run_id=run_id,
         sql=sql,
         amqp=amqp,
         http=http,
+        cache=cache,
         probes=[Endpoint("galera", vip, sql.port), Endpoint("api", vip, http.port)],
         queue_type="quorum" if ctx.opts.quorum_queues else "classic",
         api_table=api.TABLE,
@@ -172,11 +175,23 @@ def restart_node(ctx: Context, node: str) -> None:
 
 
 def floor_ms(
-    ctx: Context, service: str, before: dict[str, str], after: dict[str, str], membership_change: bool
+    ctx: Context,
+    service: str,
+    before: dict[str, str],
+    after: dict[str, str],
+    membership_change: bool,
+    faults: list[tuple[str, str, float]],
 ) -> int | None:
-    if service in ("api", "galera") and before.get("vip") != after.get("vip"):
-        return int(keepalived.vrrp_bounds_ms(ctx.opts)["silent_floor_ms"])
-    return None
+    """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms)."""
+    if service not in ("api", "galera") or before.get("vip") == after.get("vip") or not faults:
+        return None
+    timers = keepalived.vrrp_bounds_ms(ctx.opts)
+    fault, target, _ = faults[0]
+    if fault == "stop_service":  # a goodbye advert: the BACKUP waits only the skew
+        return int(timers["released_ms"])
+    if fault == "kill_service" and target in role_nodes(ctx, "haproxy"):  # haproxy died: chk_haproxy first
+        return int(timers["chk_haproxy_floor_ms"])
+    return int(timers["silent_floor_ms"])  # crash, freeze, kill -9 keepalived: nothing said
 
 
 def audits(ctx: Context) -> list[Check]:

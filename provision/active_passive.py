@@ -156,7 +156,12 @@ def restart_node(ctx: Context, node: str) -> None:
 
 
 def floor_ms(
-    ctx: Context, service: str, before: dict[str, str], after: dict[str, str], membership_change: bool
+    ctx: Context,
+    service: str,
+    before: dict[str, str],
+    after: dict[str, str],
+    membership_change: bool,
+    faults: list[tuple[str, str, float]],
 ) -> int | None:
     """Membership change (when the fault needs one) + the op times Pacemaker measured for the group."""
     group = groups(ctx)[service]

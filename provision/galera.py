@@ -40,6 +40,7 @@ from pathlib import Path
 from lab.providers.base import ProviderError
 from lab.scenario import ClusterOptions
 from lab.wait import until
+from provision import mysql
 from provision.context import Context, render
 
 DATADIR = "/var/lib/mysql"
@@ -145,13 +146,8 @@ def clustercheck_password(ctx: Context) -> str:
 def accounts_sql(ctx: Context) -> str:
     """The lab's client account and table (as provision/mysql.py) and the guide's clustercheck account.
     Run once on a primary node: Galera replicates DDL and account statements to the others."""
-    pw = ctx.secrets.mysql_password
     return (
-        "CREATE DATABASE IF NOT EXISTS halab; "
-        f"CREATE USER IF NOT EXISTS 'halab'@'%' IDENTIFIED BY '{pw}'; "
-        "GRANT ALL ON halab.* TO 'halab'@'%'; "
-        "CREATE TABLE IF NOT EXISTS halab.writes (id BIGINT PRIMARY KEY, client VARCHAR(64), "
-        "at DOUBLE) ENGINE=InnoDB; "
+        mysql.client_sql(ctx) + " "
         # guide step 2c; SHOW STATUS needs no privilege beyond USAGE
         f"CREATE USER IF NOT EXISTS 'clustercheck'@'localhost' IDENTIFIED BY '{clustercheck_password(ctx)}';"
     )

@@ -15,7 +15,7 @@ def prepare_disk(ctx: Context, node: str, device: str) -> None:
         f"mkdir -p {MOUNT} && mount -t xfs {device} {MOUNT} && "
         f"mariadb-install-db --user=mysql --datadir={MOUNT} --skip-test-db "
         f"--auth-root-authentication-method=socket >/var/log/mysql/install-db.log 2>&1; rc=$?; "
-        f"umount {MOUNT}; exit $rc",
+        f"umount {MOUNT}; [ $rc = 0 ] || tail -20 /var/log/mysql/install-db.log >&2; exit $rc",
         check=True,
         timeout=120,
     )

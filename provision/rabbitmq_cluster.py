@@ -65,13 +65,7 @@ def converge(ctx: Context) -> None:
         await_started(ctx, n)
     first = members[0]
     for n in members[1:]:
-        rabbitmqctl = f"rabbitmqctl -n {nodename(n)}"
-        ctx.provider.run(
-            n,
-            f"{rabbitmqctl} stop_app && {rabbitmqctl} join_cluster {nodename(first)} && {rabbitmqctl} start_app",
-            check=True,
-            timeout=BOOT_S,
-        )
+        join(ctx, n, first)
     want = sorted(nodename(n) for n in members)
     until(
         lambda: running_nodes(ctx, first) == want,
@@ -88,6 +82,22 @@ def converge(ctx: Context) -> None:
         check=True,
         timeout=60,
     )
+
+
+def join(ctx: Context, node: str, first: str) -> None:
+    """The guide's stop_app / join_cluster / start_app. A join right after the peers booted sometimes fails with
+    `tables_not_present` (mnesia still loading on the target): reset the fresh joiner and try again, bounded."""
+    rabbitmqctl = f"rabbitmqctl -n {nodename(node)}"
+    attempt = f"{rabbitmqctl} stop_app && {rabbitmqctl} reset && {rabbitmqctl} join_cluster {nodename(first)}"
+    last: list[str] = []
+
+    def joined() -> bool:
+        r = ctx.provider.run(node, attempt, timeout=BOOT_S)
+        last[:] = [r.stderr.strip() or r.stdout.strip()]
+        return r.ok
+
+    until(joined, timeout=BOOT_S, interval=1.0, what=f"{node} to join {first}'s cluster", seen=lambda: last)
+    ctx.provider.run(node, f"{rabbitmqctl} start_app", check=True, timeout=BOOT_S)
 
 
 def rejoin(ctx: Context, node: str) -> None:

@@ -53,7 +53,7 @@ for d in {tmpfs}; do mount -t tmpfs -o mode=0755,size=256m tmpfs "$d"; done
 mkdir -p "$HALAB_NODE_DIR/varlib/upper" "$HALAB_NODE_DIR/varlib/work"
 v="$HALAB_NODE_DIR/varlib"
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$v/upper,workdir=$v/work" /var/lib
-chmod 1777 /dev/shm
+chmod 1777 /dev/shm /tmp
 for e in {etc}; do mount --bind "$HALAB_NODE_DIR/etc/$e" "/etc/$e"; done
 mount --bind "$HALAB_NODE_DIR/etc/hosts" /etc/hosts
 mount --bind "$HALAB_NODE_DIR/log" /var/log
@@ -107,9 +107,7 @@ class NetnsProvider:
             return name
         return "v" + hashlib.sha1(name.encode()).hexdigest()[:14]
 
-    def _load_state(self) -> dict:
-        if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
+    def _fresh_state(self) -> dict:
         return {
             "provider": self.name,
             "lab": self.lab,
@@ -119,6 +117,11 @@ class NetnsProvider:
             "cut": [],
             "partitions": [],
         }
+
+    def _load_state(self) -> dict:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return self._fresh_state()
 
     def _save_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -306,15 +309,7 @@ class NetnsProvider:
         for img in (self.state_dir / "disks").glob("*.img"):
             for line in _sh("losetup", "-j", str(img), check=False).stdout.splitlines():
                 _sh("losetup", "-d", line.split(":")[0], check=False)
-        self._state = {
-            "provider": self.name,
-            "lab": self.lab,
-            "namespaces": [],
-            "loops": {},
-            "init_pids": {},
-            "cut": [],
-            "partitions": [],
-        }
+        self._state = self._fresh_state()
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir / "disks", ignore_errors=True)
             self._save_state()

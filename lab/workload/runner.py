@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from lab.history import JsonlRecorder
-from lab.workload import amqp, http, sql, vip
+from lab.workload import amqp, cache, http, sql, vip
 from lab.workload.config import WorkloadConfig
 
 
@@ -27,6 +27,8 @@ def run(cfg: WorkloadConfig) -> None:
         jobs.append((f"{cfg.amqp.service}-consumer", lambda r: amqp.consumer(cfg, r, stop)))
     if cfg.http:
         jobs.append((f"{cfg.http.service}-writer", lambda r: http.writer(cfg, r, stop)))
+    if cfg.cache:
+        jobs.append((f"{cfg.cache.service}-client", lambda r: cache.worker(cfg, r, stop)))
     for ep in cfg.probes:
         jobs.append((f"probe-{ep.service}", lambda r, ep=ep: vip.prober(cfg, ep, r, stop)))
     threads = []
