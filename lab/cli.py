@@ -17,7 +17,10 @@ FAULT_HELP = """faults (all on the running lab):
   crash NODE              every process dies, links go dark (power cut)
   restart NODE            power a crashed node on; it rejoins the cluster
   freeze NODE / thaw NODE SIGSTOP / SIGCONT every process of the node
-  kill NODE SERVICE       SIGKILL one service's process (mysql, rabbitmq, corosync, pacemaker)
+  kill NODE SERVICE       SIGKILL one service's processes (mysql, galera, rabbitmq, corosync, pacemaker,
+                          haproxy, keepalived, memcached)
+  stop NODE SERVICE       SIGTERM them and wait until they exit (an orderly stop)
+  start NODE SERVICE      start a killed or stopped service again (active/active)
   cut NODE NETWORK        take one NIC's link down / restore NODE NETWORK
   partition NETWORK A[,A2] B[,B2] [--one-way]   drop frames between two sides on one network
   heal                    undo every partition and cut
@@ -70,6 +73,8 @@ def cmd_fault(args: argparse.Namespace) -> int:
         "freeze": 1,
         "thaw": 1,
         "kill": 2,
+        "stop": 2,
+        "start": 2,
         "cut": 2,
         "restore": 2,
         "partition": 3,
@@ -91,6 +96,10 @@ def cmd_fault(args: argparse.Namespace) -> int:
         p.thaw(a[0])
     elif f == "kill":
         p.kill_service(a[0], SERVICE_PROCESS.get(a[1], a[1]))
+    elif f == "stop":
+        p.stop_service(a[0], SERVICE_PROCESS.get(a[1], a[1]))
+    elif f == "start":
+        lab.playbook.start_service(lab.ctx, a[0], a[1])
     elif f == "cut":
         p.cut(a[0], a[1])
     elif f == "restore":

@@ -269,14 +269,18 @@ class Trial:
     def history(self) -> History:
         return History.load(*sorted(self.dir.glob("*.jsonl")))
 
-    def mark(self, f: str, fault: str, target: str) -> float:
-        op = self.nemesis.record(INFO, f, {"fault": fault, "target": target})
-        return op.time
+    def mark(self, f: str, fault: str, target: str, **params: object) -> float:
+        value = {
+            "fault": fault,
+            "target": target,
+            **{k: v if isinstance(v, str | int | float | bool) else list(v) for k, v in params.items()},
+        }  # type: ignore[call-overload]
+        return self.nemesis.record(INFO, f, value).time
 
     def fault(self, fault: str, target: str, **kw: object) -> float:
         """Apply a fault (faults are data: a name, a target, parameters) and record when."""
         p = self.lab.provider
-        at = self.mark("fault", fault, target)
+        at = self.mark("fault", fault, target, **kw)
         if fault == "crash":
             p.crash(target)
         elif fault == "freeze":
@@ -299,7 +303,7 @@ class Trial:
 
     def heal(self, fault: str, target: str, **kw: object) -> float:
         p = self.lab.provider
-        at = self.mark("heal", fault, target)
+        at = self.mark("heal", fault, target, **kw)
         if fault == "crash":
             self.lab.restart_node(target)
         elif fault == "freeze":

@@ -219,9 +219,10 @@ class NetnsProvider:
             target = d / "etc" / e
             if not target.exists():
                 # Start from the packaged config so the daemons find what they expect.
-                shutil.copytree(f"/etc/{e}", target, symlinks=True) if Path(f"/etc/{e}").is_dir() else target.mkdir(
-                    parents=True
-                )
+                if Path(f"/etc/{e}").is_dir():
+                    shutil.copytree(f"/etc/{e}", target, symlinks=True)
+                else:
+                    target.mkdir(parents=True)
         hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
         for other in self.scenario.nodes.values():
             first = next(iter(other.addresses.values()))
