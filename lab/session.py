@@ -166,6 +166,13 @@ class Lab:
         self.provider.restart(node)
         self.playbook.restart_node(self.ctx, node)
 
+    def restart_nodes(self, nodes: list[str]) -> str:
+        """Power several crashed nodes on together (a whole cluster after a power cut); returns what the
+        playbook's recovery did."""
+        for n in nodes:
+            self.provider.restart(n)
+        return self.playbook.restart_nodes(self.ctx, nodes)
+
     @property
     def hosts(self) -> dict[str, Host]:
         """A testinfra `host` per node, over this lab's provider."""
@@ -374,7 +381,8 @@ class Trial:
         fault, target, _ = self.faults[0] if self.faults else ("none", "-", since)
         pb, ctx = self.lab.playbook, self.lab.ctx
         for svc in pb.services(ctx):
-            o = outage(h, svc, since=since, fs=WORK_FS)
+            # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
+            o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=self.resolution_ms / 1000)
             outages[svc] = o
             probe = outage(h, svc, since=since, fs=("connect",))
             ev = Event.from_outage(

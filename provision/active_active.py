@@ -157,21 +157,32 @@ def recovery_deadline_s(ctx: Context) -> float:
 
 
 def restart_node(ctx: Context, node: str) -> None:
-    """What the node's init would start, in dependency order."""
-    roles = set(ctx.scenario.nodes[node].roles)
-    if "galera" in roles and len(galera_up(ctx)) > 0:
-        galera.start_node(ctx, node)
-        galera.start_clustercheck(ctx, node)
-    if "rabbitmq" in roles:
-        rabbitmq_cluster.rejoin(ctx, node)
-    if "memcached" in roles:
-        memcached.start(ctx, node)
-    if "api" in roles:
-        api.start(ctx, node)
-    if "haproxy" in roles:
-        haproxy.start(ctx, node)
-    if "keepalived" in roles:
-        keepalived.start(ctx, node)
+    restart_nodes(ctx, [node])
+
+
+def restart_nodes(ctx: Context, nodes: list[str]) -> str:
+    """What the nodes' init would start after a (re)boot, in dependency order, all of them together: after a
+    full-cluster crash RabbitMQ nodes wait for each other, and Galera must be bootstrapped from its most advanced
+    node. Returns what recovery did, for the report."""
+
+    def having(role: str) -> list[str]:
+        return [n for n in nodes if n in role_nodes(ctx, role)]
+
+    done = []
+    if having("galera"):
+        choice = galera.recover_all(ctx)  # joins a running primary component, or bootstraps the most advanced
+        done.append(f"galera: {choice.node} ({choice.reason})")
+        _parallel(lambda n: galera.start_clustercheck(ctx, n), having("galera"))
+    brokers = having("rabbitmq")
+    for n in brokers:  # start every broker before waiting for any: each waits for its peers' tables
+        rabbitmq_cluster.configure_node(ctx, n)
+        rabbitmq_cluster.start(ctx, n)
+    _parallel(lambda n: rabbitmq_cluster.await_started(ctx, n), brokers)
+    _parallel(lambda n: memcached.start(ctx, n), having("memcached"))
+    _parallel(lambda n: api.start(ctx, n), having("api"))
+    _parallel(lambda n: haproxy.start(ctx, n), having("haproxy"))
+    _parallel(lambda n: keepalived.start(ctx, n), having("keepalived"))
+    return "; ".join(done)
 
 
 def floor_ms(

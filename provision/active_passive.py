@@ -155,6 +155,14 @@ def restart_node(ctx: Context, node: str) -> None:
     pacemaker.wait_online(ctx, node, ctx.cluster_nodes)
 
 
+def restart_nodes(ctx: Context, nodes: list[str]) -> str:
+    for n in nodes:
+        start_node(ctx, n)
+    for n in nodes:
+        pacemaker.wait_online(ctx, n, ctx.cluster_nodes)
+    return f"corosync and pacemaker started on {', '.join(nodes)}"
+
+
 def floor_ms(
     ctx: Context,
     service: str,
