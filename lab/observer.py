@@ -44,7 +44,10 @@ class Observer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.sample()
+            try:
+                self.sample()
+            except Exception as exc:  # a node dying mid-read must not end the observation; say it in the history
+                self.rec.record(INFO, "observer-error", None, error=repr(exc))
             self._stop.wait(self.period_s)
 
     def start(self) -> None:

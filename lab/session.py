@@ -305,7 +305,8 @@ class Trial:
         else:
             raise ValueError(f"unknown fault {fault!r}")
         self.fault_at = self.fault_at or at
-        self.faults.append((fault, target, at))
+        # "kill_service:haproxy" says more in the report, and lets a playbook pick the right floor
+        self.faults.append((f"{fault}:{kw['service']}" if "service" in kw else fault, target, at))
         return at
 
     def heal(self, fault: str, target: str, **kw: object) -> float:

@@ -87,6 +87,20 @@ def vip_holders(ctx: Context) -> list[str]:
     return [n for n in role_nodes(ctx, "keepalived") if ctx.provider.is_running(n) and vip in ctx.provider.addresses(n)]
 
 
+def preferred_master(ctx: Context) -> str | None:
+    """With preemption (the guide), the VIP belongs on the highest-priority node whose keepalived and haproxy run;
+    with nopreempt (hardened) wherever it is."""
+    if ctx.opts.vrrp_nopreempt:
+        return None
+    ready = [
+        n
+        for n in role_nodes(ctx, "keepalived")
+        if ctx.provider.is_running(n)
+        and ctx.provider.run(n, "pgrep -x keepalived >/dev/null && pgrep -x haproxy >/dev/null", timeout=10).ok
+    ]
+    return max(ready, key=lambda n: keepalived.priority(ctx.scenario, n), default=None)
+
+
 def galera_up(ctx: Context) -> list[str]:
     return [n for n in role_nodes(ctx, "galera") if ctx.provider.is_running(n) and galera.mariadbd_running(ctx, n)]
 
@@ -128,6 +142,9 @@ def settle(
         holders = vip_holders(ctx)
         if len(holders) != 1 or holders[0] == avoid or (on and holders[0] != on):
             return None
+        preferred = preferred_master(ctx)
+        if not on and not avoid and preferred and holders[0] != preferred:
+            return None  # a preempting keepalived is about to take the VIP: not settled yet
         up = galera_up(ctx)
         if not up or not all(galera.is_member(galera.status(ctx, n), len(up)) for n in up):
             return None
@@ -197,10 +214,10 @@ def floor_ms(
     if service not in ("api", "galera") or before.get("vip") == after.get("vip") or not faults:
         return None
     timers = keepalived.vrrp_bounds_ms(ctx.opts)
-    fault, target, _ = faults[0]
-    if fault == "stop_service":  # a goodbye advert: the BACKUP waits only the skew
+    fault = faults[0][0]
+    if fault == "stop_service:keepalived":  # a goodbye advert: the BACKUP waits only the skew
         return int(timers["released_ms"])
-    if fault == "kill_service" and target in role_nodes(ctx, "haproxy"):  # haproxy died: chk_haproxy first
+    if fault == "kill_service:haproxy":  # chk_haproxy notices first, then VRRP moves the VIP
         return int(timers["chk_haproxy_floor_ms"])
     return int(timers["silent_floor_ms"])  # crash, freeze, kill -9 keepalived: nothing said
 

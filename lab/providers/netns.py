@@ -399,7 +399,7 @@ class NetnsProvider:
         pid = self._state["init_pids"].get(node)
         try:
             text = Path(f"/proc/{pid}/mounts").read_text()
-        except (FileNotFoundError, ProcessLookupError, TypeError):
+        except (OSError, TypeError):  # gone, or dying (EINVAL while its mount namespace is torn down)
             return []  # a crashed node mounts nothing
         return [(f[0], f[1]) for f in (ln.split() for ln in text.splitlines())]
 
