@@ -108,7 +108,7 @@ class Report:
             f"{self.scenario} [{self.provider}, profile {self.profile}] "
             f"started {iso_utc(self.started_at)}, {self.duration_s:.1f} s"
         )
-        row = "{:<12} {:<8} {:<10} {:>11} {:>8} {:>9}  {:<14} {}"
+        row = "{:<22} {:<11} {:<10} {:>11} {:>8} {:>9}  {:<18} {}"
         lines = [
             head,
             "",

@@ -107,6 +107,14 @@ def test_killed_mysqld_is_recovered_in_place(lab: Lab) -> None:
         t.fault("kill_service", node, service="mysql")
         res = t.finish(bounds_ms={"mysql": bound})
     assert res.placement_after["g_mysql"] == node, "a killed mysqld should be restarted where it was"
+    # Who brought it back? The ocf:heartbeat:mysql agent runs mysqld under mysqld_safe, which restarts a dead
+    # mysqld by itself; Pacemaker's fail count says whether its monitor ever saw the failure.
+    failcount = lab.provider.run(node, f"crm_failcount --query -r p_mysql -N {node} -q").stdout.strip() or "?"
+    recovered_by = "mysqld_safe (Pacemaker never saw it)" if failcount in ("0", "") else "Pacemaker"
+    lab.report.notes.append(
+        f"kill -9 mysqld on {node}: back after {res.outages['mysql'].downtime_ms} ms, restarted by {recovered_by}; "
+        f"p_mysql fail count {failcount}"
+    )
     assert_checks(res)
 
 
