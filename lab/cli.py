@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from lab.box import DEFAULT_NAME, BoxError, add_box, build_box
 from lab.providers import ProviderError
 from lab.scenario import ScenarioError
 from lab.session import SERVICE_PROCESS, Lab
@@ -131,6 +133,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_box_build(args: argparse.Namespace) -> int:
+    box = build_box(Path(args.out), name=args.name, size_gb=args.size_gb, force=args.force)
+    if not args.no_add:
+        add_box(box, args.name)
+        print(f"vagrant box {args.name}: added from {box} (LAB_BOX={args.name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="halab", description=__doc__, epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -160,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--one-way", action="store_true", help="partition: drop only A -> B")
         if name == "report":
             p.add_argument("--json", action="store_true")
+    box = sub.add_parser("box", help="the offline Debian 12 libvirt box (lab/box.py)")
+    box_sub = box.add_subparsers(dest="box_command", required=True)
+    b = box_sub.add_parser("build", help="build it from Debian packages (cached by package list), vagrant box add it")
+    b.add_argument("--out", default="/var/tmp/halab-box", help="where the box and its stamp go")
+    b.add_argument("--name", default=DEFAULT_NAME, help=f"Vagrant box name (default {DEFAULT_NAME})")
+    b.add_argument("--size-gb", type=int, default=4, help="virtual disk size (default 4)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the cached box matches")
+    b.add_argument("--no-add", action="store_true", help="only build, no `vagrant box add`")
+    b.set_defaults(fn=cmd_box_build)
     return ap
 
 
@@ -167,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ScenarioError, ProviderError, WaitTimeout) as exc:
+    except (ScenarioError, ProviderError, WaitTimeout, BoxError) as exc:
         print(f"halab: {exc}", file=sys.stderr)
         return 2
 
