@@ -65,6 +65,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_names(lab: Lab, fault: str, a: list[str]) -> None:
+    """Node and network names must be the scenario's: a typo must not print `done` and do nothing."""
+    nodes, nets = set(lab.scenario.nodes), set(lab.scenario.networks)
+    if fault == "partition":
+        named = [("network", a[0], nets)] + [("node", n, nodes) for n in a[1].split(",") + a[2].split(",")]
+    else:
+        named = [("node", a[0], nodes)] if a else []
+        if fault in ("cut", "restore"):
+            named.append(("network", a[1], nets))
+    for kind, name, known in named:
+        if name not in known:
+            raise ScenarioError(
+                lab.scenario.path, f"{kind}s", f"no {kind} {name!r}", f"use one of: {', '.join(sorted(known))}"
+            )
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     lab = _lab(args)
     p = lab.provider
@@ -88,6 +104,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown fault {f!r}\n{FAULT_HELP}")
     if len(a) != need[f]:
         raise SystemExit(f"{f} takes {need[f]} argument(s), got {a}\n{FAULT_HELP}")
+    _check_names(lab, f, a)
     if f == "crash":
         p.crash(a[0])
     elif f == "restart":

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.providers import ProviderError, Unsupported
-from lab.session import Lab, TrialResult
+from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
 
 # (summary table, report path) of every lab this session ran; printed in pytest's terminal summary.
@@ -25,8 +25,8 @@ def make_lab(scenario: str, profile: str | None) -> Iterator[Lab]:
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         lab = Lab(scenario, profile=profile)
-    except Unsupported as exc:
-        pytest.skip(str(exc))
+    except Unsupported as exc:  # asked for explicitly (LAB_PROVIDER): a suite that runs nothing must not pass
+        pytest.fail(str(exc), pytrace=False)
     print(f"\n[halab] {scenario} on {lab.provider_name} ({lab.provider_reason}), profile {lab.profile}")
     try:
         lab.up()
@@ -58,3 +58,26 @@ def broker_loss_trial(lab: Lab, name: str) -> TrialResult:
         )
         t.heal("kill_service", broker, service="rabbitmq")
         return t.finish()
+
+
+def assert_checks(res: TrialResult) -> None:
+    """Every check of the trial passed; the message lists those that did not."""
+    bad = [c for c in res.checks if not c.passed]
+    assert not bad, "\n".join(f"{c.name}: {c.detail}" for c in bad)
+
+
+def double_vip_seen(t: Trial, vip: str) -> bool:
+    """Has the observer seen `vip` on two nodes at once since the trial's fault?"""
+    return any(len(op.value.get(vip, [])) > 1 for op in t.history().select(f="vip-holders", since=t.fault_at))
+
+
+def double_mount_seen(t: Trial) -> bool:
+    """Has the observer seen one shared device mounted on two nodes at once since the trial's fault?"""
+    for op in t.history().select(f="mounts", since=t.fault_at):
+        owners: dict[str, int] = {}
+        for mounts in op.value.values():
+            for src, _dst in mounts:
+                owners[src] = owners.get(src, 0) + 1
+        if any(n > 1 for n in owners.values()):
+            return True
+    return False

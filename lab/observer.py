@@ -8,8 +8,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from lab.history import INFO, JsonlRecorder
+from lab.history import INFO, History, JsonlRecorder
 from lab.providers.base import Provider
+
+# A sample runs `ip -n` per node; on a loaded 2-core machine one can take several periods. More than this many
+# periods without a sample means the observer was blind for a stretch.
+MAX_GAP_PERIODS = 30
 
 
 class Observer:
@@ -49,6 +53,22 @@ class Observer:
             except Exception as exc:  # a node dying mid-read must not end the observation; say it in the history
                 self.rec.record(INFO, "observer-error", None, error=repr(exc))
             self._stop.wait(self.period_s)
+
+    def coverage(self, history: History, since: float) -> tuple[bool, str]:
+        """Did the observer watch the whole trial? A checker that saw no sample cannot have seen a double VIP: fail
+        on observer errors, or on a gap between samples longer than MAX_GAP_PERIODS periods after `since`."""
+        errors = history.select(f="observer-error", since=since)
+        times = [o.time for o in history.select(f="vip-holders", process="observer")]
+        after = [t for t in times if t >= since]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b >= since]
+        worst = max(gaps, default=0.0)
+        ok = not errors and len(after) >= 2 and worst <= MAX_GAP_PERIODS * self.period_s
+        detail = (
+            f"{len(after)} samples after the fault, longest gap {worst * 1000:.0f} ms "
+            f"(limit {MAX_GAP_PERIODS * self.period_s * 1000:.0f} ms), {len(errors)} errors"
+            + (f": {errors[0].error}" if errors else "")
+        )
+        return ok, detail
 
     def start(self) -> None:
         self.sample()  # one sample before the fault, so "who held it before" is always known

@@ -454,6 +454,16 @@ def _parse(data: Any, path: Path) -> Scenario:
     cluster = _cluster(top["cluster"], pacemaker_nodes)
     profiles = _profiles(top.get("profiles"), top["cluster"], cluster, pacemaker_nodes)
 
+    if not any(n.gateway for n in networks.values()):
+        for where, opts in [("cluster", cluster)] + [
+            (f"profiles.{p.name}", dataclasses.replace(cluster, **p.overrides)) for p in profiles.values()
+        ]:
+            if opts.ping_check:
+                _fail(
+                    f"{where}.ping_check",
+                    "ping_check is true but no network has a gateway to ping",
+                    "give the management network a `gateway:` (the lab fabric holds it), or set ping_check: false",
+                )
     if "profile" not in top and profiles:
         _fail("profile", "missing required field", f"add `profile:` naming one of: {', '.join(profiles)}")
     if not profiles:

@@ -62,7 +62,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     ]
     sql = Endpoint("galera", vip, ctx.scenario.services["galera"].port, "halab", pw.mysql_password)
     http = Endpoint("api", vip, ctx.scenario.services[HTTP_SERVICE].port)
-    amqp = Endpoint("rabbitmq", brokers[0], 5672, "halab", pw.rabbitmq_password, hosts=brokers)
+    amqp = Endpoint("rabbitmq", brokers[0], api.RABBITMQ_PORT, "halab", pw.rabbitmq_password, hosts=brokers)
     caches = [s.split(":")[0] for s in memcached.client_servers(ctx.scenario)]
     cache = Endpoint("memcached", caches[0], memcached.PORT, hosts=caches)
     return WorkloadConfig(

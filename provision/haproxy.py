@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from lab.scenario import Scenario
 from provision.context import Context, render
+from provision.galera import CLUSTERCHECK_PORT  # guide ch. 6: what HAProxy's httpchk asks
 
 CONFIG = "/etc/haproxy/haproxy.cfg"
 PIDFILE = "/run/haproxy/haproxy.pid"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 LOG = "/var/log/halab/haproxy.log"
-CLUSTERCHECK_PORT = 9200  # guide ch. 6: the galera-monitor (clustercheck) service HAProxy's httpchk asks
 # -W: master-worker, so one process to signal; -db: stay in the foreground under start_daemon.
 COMMAND = f"/usr/sbin/haproxy -W -db -f {CONFIG}"
 

@@ -9,7 +9,6 @@ MOUNT = "/run/halab-mnt/mysql"
 
 def prepare_disk(ctx: Context, node: str, device: str) -> None:
     """The guide's `mysql_install_db --datadir=/mnt` on the (DRBD or stand-in) device, once."""
-    ctx.provider.put(node, "/etc/mysql/mariadb.conf.d/90-halab.cnf", render("mariadb-halab.cnf.j2"))
     ctx.provider.run(
         node,
         f"mkdir -p {MOUNT} && mount -t xfs {device} {MOUNT} && "

@@ -3,7 +3,7 @@ and read the cluster's state back (crm_mon XML)."""
 
 from __future__ import annotations
 
-from lab.checks.placement import online_nodes, resource_nodes
+from lab.checks.placement import online_nodes
 from lab.wait import until
 from provision import corosync
 from provision.context import Context, render
@@ -19,8 +19,8 @@ def dc_deadtime_ms(ctx: Context) -> int:
 
 def start_stack(ctx: Context, node: str) -> None:
     corosync.install(ctx, node)
-    # Seed an empty CIB holding only dc-deadtime (never overwrite one that exists: on a node
-    # rejoining after a crash /var/lib/pacemaker starts empty anyway, and the DC's newer CIB wins).
+    # Seed an empty CIB holding only dc-deadtime, never over one that exists: a node rejoining after a crash keeps
+    # its CIB on disk (as a real node would), and the DC's newer CIB wins anyway.
     ctx.provider.run(node, f"test -e {CIB}", timeout=10).ok or ctx.provider.put(
         node, CIB, render("cib-seed.xml.j2", dc_deadtime_ms=dc_deadtime_ms(ctx)), mode=0o600, owner="hacluster:haclient"
     )
@@ -75,8 +75,3 @@ def connectivity(ctx: Context, groups: list[str]) -> str:
     mgmt = next(n for n in ctx.scenario.networks.values() if n.gateway is not None)
     interval = max(1, round(ctx.opts.token_ms / 1000))
     return render("connectivity.crm.j2", gateway=mgmt.gateway, groups=groups, interval_s=interval, dampen_s=interval)
-
-
-def placement(ctx: Context, node: str) -> dict[str, list[str]]:
-    xml = crm_mon_xml(ctx, node)
-    return resource_nodes(xml) if xml else {}

@@ -16,6 +16,8 @@ from provision.rabbitmq import COOKIE, ENV
 HA_ALL = "rabbitmqctl set_policy ha-all '^(?!amq\\.).*' '{\"ha-mode\": \"all\"}'"
 # Erlang boots, RabbitMQ loads its plugins and mnesia: seconds on an idle machine, more on a busy 2-core one.
 BOOT_S = 60
+# One stop_app/reset/join of a fresh node: a few seconds; several attempts fit in BOOT_S.
+JOIN_ATTEMPT_S = 20
 
 
 def nodes(ctx: Context) -> list[str]:
@@ -92,7 +94,7 @@ def join(ctx: Context, node: str, first: str) -> None:
     last: list[str] = []
 
     def joined() -> bool:
-        r = ctx.provider.run(node, attempt, timeout=BOOT_S)
+        r = ctx.provider.run(node, attempt, timeout=JOIN_ATTEMPT_S)
         last[:] = [r.stderr.strip() or r.stdout.strip()]
         return r.ok
 

@@ -53,7 +53,9 @@ def group_order(results: Sequence[OpResult], members: Sequence[str], old: str, n
         problems.append(f"starts on {new} were {start_seq}, expected {list(members)}")
     failed = [f"{r.op} {r.resource} on {r.node}: {r.result}" for r in stops + starts if r.result != "ok"]
     problems += failed
-    if stops and starts and stops[-1].time > starts[-len(members)].time:
+    if len(stops) < len(members) or len(starts) < len(members):
+        problems.append(f"{len(stops)} stops on {old} and {len(starts)} starts on {new} for {len(members)} members")
+    elif stops[-1].time > starts[-len(members)].time:
         problems.append(
             f"{stops[-1].resource} stopped on {old} after {starts[-len(members)].resource} started on {new}"
         )

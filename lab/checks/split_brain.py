@@ -1,6 +1,6 @@
 """Split brain as the observers saw it: a VIP held by 2+ nodes, or one shared disk mounted on 2+ nodes.
 
-Observers sample every ~200 ms, so an episode's duration is measured between the first and the
+Observers sample every ~100 ms, so an episode's duration is measured between the first and the
 last successive sample that showed it (a lower bound; 0 ms for a single sample).
 """
 

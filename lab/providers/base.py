@@ -43,10 +43,6 @@ class Result:
         return self
 
 
-# Faults the providers implement. Names are the vocabulary of lab/faults.py.
-FAULT_KINDS = ("crash", "poweroff", "freeze", "thaw", "kill_service", "cut", "restore", "partition", "heal")
-
-
 @runtime_checkable
 class Provider(Protocol):
     name: str

@@ -27,6 +27,8 @@ from lab.providers.base import ProviderError, Result
 from lab.scenario import Scenario
 from lab.wait import until
 
+# Processes of a SIGKILLed namespace are gone within milliseconds; seconds only on a badly overloaded machine.
+DOWN_S = 10
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PRIVATE_TMPFS = ("/run", "/dev/shm", "/tmp")  # /tmp: mariadb temp names carry PIDs, which repeat across nodes
 PRIVATE_ETC = ("corosync", "mysql", "rabbitmq", "haproxy", "keepalived")
@@ -167,12 +169,15 @@ class NetnsProvider:
                     seen=lambda n=node: f"init pid {self._state['init_pids'].get(n)}",
                 )
         except BaseException:
-            self.down()  # leave nothing half-built
+            with contextlib.suppress(ProviderError):  # the original error is the one to show
+                self.down()  # leave nothing half-built
             raise
 
     def _existing_namespaces(self) -> list[str]:
+        """This lab's namespaces that exist, by exact name: a lab named `<lab>-2` shares the prefix."""
+        mine = {self.fabric} | {self.netns(n) for n in self.scenario.nodes} | set(self._state.get("namespaces", []))
         out = _sh("ip", "netns", "list", check=False).stdout
-        return [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0].startswith(self.prefix + "-")]
+        return [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0] in mine]
 
     def _add_netns(self, name: str) -> None:
         self._state["namespaces"].append(name)
@@ -269,6 +274,7 @@ class NetnsProvider:
             seen=lambda: f"unshare pid {p.pid} alive={p.poll() is None}",
         )
         self._state["init_pids"][node] = init
+        self._state.setdefault("init_starts", {})[node] = _starttime(init)
         self._save_state()
 
     @staticmethod
@@ -282,34 +288,54 @@ class NetnsProvider:
     def is_running(self, node: str) -> bool:
         return self._init_alive(node)
 
-    def _init_alive(self, node: str) -> bool:
+    def _init_pid(self, node: str) -> int | None:
+        """The node's PID 1 as a host PID, only if it is still the process we started (PIDs are reused: a stale
+        one would point nsenter and kill at some host process)."""
         pid = self._state["init_pids"].get(node)
-        return bool(pid) and Path(f"/proc/{pid}").exists()
+        if pid and _starttime(pid) is not None and _starttime(pid) == self._state.get("init_starts", {}).get(node):
+            return int(pid)
+        return None
+
+    def _init_alive(self, node: str) -> bool:
+        return self._init_pid(node) is not None
 
     def _ready(self, node: str) -> bool:
         return self._init_alive(node) and self.run(node, "test -e /run/halab-ready", timeout=5).ok
 
     def down(self) -> None:
-        """Remove everything of this lab; safe to call twice and after a killed harness."""
+        """Remove everything of this lab; safe to call twice and after a killed harness. Every step runs even when
+        one fails; what could not be removed is named in one error at the end."""
         namespaces = set(self._state.get("namespaces", [])) | set(self._existing_namespaces())
-        for pid in self._state.get("init_pids", {}).values():
-            _kill(pid)
-        for ns in namespaces:
+        problems: list[str] = []
+        for ns in namespaces:  # every process of a node, tini included, is in its network namespace
             for pid in _sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 _kill(int(pid))
         for ns in namespaces:
-            until(
-                lambda n=ns: not _sh("ip", "netns", "pids", n, check=False).stdout.split(),
-                timeout=10,
-                what=f"every process in {ns} to exit",
-                seen=lambda n=ns: _sh("ip", "netns", "pids", n, check=False).stdout,
-            )
+            try:
+                until(
+                    lambda n=ns: not _sh("ip", "netns", "pids", n, check=False).stdout.split(),
+                    timeout=DOWN_S,
+                    what=f"every process in {ns} to exit",
+                    seen=lambda n=ns: _sh("ip", "netns", "pids", n, check=False).stdout,
+                )
+            except AssertionError as exc:
+                problems.append(str(exc))
             _sh("ip", "netns", "del", ns, check=False)
+        images = list((self.state_dir / "disks").glob("*.img"))
         for dev in self._state.get("loops", {}).values():
             _sh("losetup", "-d", dev, check=False)
-        for img in (self.state_dir / "disks").glob("*.img"):
+        for img in images:
             for line in _sh("losetup", "-j", str(img), check=False).stdout.splitlines():
                 _sh("losetup", "-d", line.split(":")[0], check=False)
+        left_ns = self._existing_namespaces()
+        left_loops = [ln for img in images for ln in _sh("losetup", "-j", str(img), check=False).stdout.splitlines()]
+        if left_ns or left_loops:
+            # keep the state (and the images) so a later `halab down` can try again
+            raise ProviderError(
+                f"{self.lab}: could not remove namespaces {left_ns} / loop devices {left_loops}; "
+                f"{'; '.join(problems)}. Run `halab down {self.scenario.name}` again, or remove "
+                "them by hand (ip netns pids/del, losetup -d)"
+            )
         self._state = self._fresh_state()
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir / "disks", ignore_errors=True)
@@ -317,8 +343,8 @@ class NetnsProvider:
 
     # ---------------------------------------------------------------- commands
     def _enter(self, node: str) -> list[str]:
-        pid = self._state["init_pids"].get(node)
-        if not pid or not self._init_alive(node):
+        pid = self._init_pid(node)
+        if not pid:
             raise ProviderError(f"node {node} is not running (crashed or lab not up): `halab up` or restart it")
         return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "-i", "-p", "-r", "-w"]
 
@@ -346,7 +372,10 @@ class NetnsProvider:
             rc = p.returncode
         except subprocess.TimeoutExpired:
             _killpg(p.pid)
-            out, err = p.communicate()
+            try:
+                out, err = p.communicate(timeout=DOWN_S)
+            except subprocess.TimeoutExpired:  # a grandchild outside the group still holds the pipes
+                out, err = b"", b""
             rc, err = 124, err + f"\n(timed out after {timeout:.0f}s)".encode()
         res = Result(node, cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"))
         return res.check() if check else res
@@ -396,7 +425,7 @@ class NetnsProvider:
         return dict(self._state["loops"])
 
     def mounts(self, node: str) -> list[tuple[str, str]]:
-        pid = self._state["init_pids"].get(node)
+        pid = self._init_pid(node)
         try:
             text = Path(f"/proc/{pid}/mounts").read_text()
         except (OSError, TypeError):  # gone, or dying (EINVAL while its mount namespace is torn down)
@@ -410,7 +439,7 @@ class NetnsProvider:
         return [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3]
 
     def pids(self, node: str) -> list[int]:
-        pid = self._state["init_pids"].get(node)
+        pid = self._init_pid(node)
         try:
             target = os.readlink(f"/proc/{pid}/ns/pid")
         except (FileNotFoundError, TypeError):
@@ -442,15 +471,17 @@ class NetnsProvider:
     def crash(self, node: str) -> None:
         """Every process dies at once and the links go dark, as when power is cut."""
         self._links(node, "down")  # first: the network namespace would keep answering on its VIPs
-        pid = self._state["init_pids"].get(node)
+        pid = self._init_pid(node)
         if pid:
             _kill(pid)  # SIGKILL of a PID namespace's init kills every process in it
             until(
-                lambda: not Path(f"/proc/{pid}").exists(),
-                timeout=10,
+                lambda: _starttime(pid) is None,
+                timeout=DOWN_S,
                 what=f"{node}'s init {pid} to die",
                 seen=lambda: Path(f"/proc/{pid}/status").read_text()[:200] if Path(f"/proc/{pid}").exists() else "",
             )
+        self._state["init_pids"].pop(node, None)  # never signal or enter that PID again
+        self._save_state()
 
     poweroff = crash
 
@@ -545,6 +576,15 @@ class NetnsProvider:
             self.restore(node, net)
         self._state["partitions"] = []
         self._save_state()
+
+
+def _starttime(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks since boot): with the PID, a process's identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _quote(s: str) -> str:

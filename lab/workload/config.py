@@ -33,6 +33,12 @@ class WorkloadConfig:
     queue_type: str = "classic"  # or "quorum" (RabbitMQ's recommendation; the hardened profile)
 
     @property
+    def max_op_s(self) -> float:
+        """The longest a client waits for one op: a connect (op_timeout_s), then a read or write timeout of twice
+        op_timeout_s (sql.connect, amqp.channel, http.writer)."""
+        return 3 * self.op_timeout_s
+
+    @property
     def queue(self) -> str:
         return f"halab-{self.run_id}"
 

@@ -60,3 +60,8 @@ def test_failed_stop_fails() -> None:
     bad[1] = line("12:00:01.000", "stop", "p_fs_mysql", "node1", result="error")
     c = group_order(parse(bad), MEMBERS, "node1", "node2")
     assert not c.passed and "error" in c.detail
+
+
+def test_a_member_that_never_started_fails_instead_of_crashing() -> None:
+    c = group_order(parse(ORDERLY[:-1]), MEMBERS, "node1", "node2")
+    assert not c.passed and "2 starts on node2" in c.detail

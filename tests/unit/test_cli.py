@@ -25,3 +25,9 @@ def test_unknown_scenario_is_one_clear_error(capsys: pytest.CaptureFixture[str])
 def test_unknown_provider_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "active-passive", "--provider", "docker"]) == 2
     assert "use netns, libvirt or auto" in capsys.readouterr().err
+
+
+def test_unknown_node_in_a_fault_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fault", "active-passive", "freeze", "nodeX", "--provider", "netns"]) == 2
+    err = capsys.readouterr().err
+    assert "no node 'nodeX'" in err and "node1" in err

@@ -400,3 +400,13 @@ def test_real_active_passive_scenario() -> None:
     assert {str(v.address) for v in s.vips.values()} >= {"192.168.42.101", "192.168.42.100"}
     assert s.options("hardened").ping_check is True
     assert s.options("guide").stonith is False
+
+
+def test_ping_check_without_a_gateway_is_rejected(tmp_path) -> None:
+    import yaml
+
+    data = yaml.safe_load((sc.SCENARIO_DIR / "active-passive.yaml").read_text())
+    del data["networks"]["ring0"]["gateway"]
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(data, tmp_path / "x.yaml")
+    assert e.value.field == "profiles.hardened.ping_check" and "gateway" in str(e.value)
