@@ -35,6 +35,8 @@ from provision.secrets import load_or_create
 if TYPE_CHECKING:
     from testinfra.host import Host
 
+# The whole trial's history, merged, written next to the per-client files when the trial finishes.
+MERGED = "history.jsonl"
 # The ops whose acknowledgement means "the service worked" (probes are judged apart).
 WORK_FS = ("write", "publish")
 # Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
@@ -301,7 +303,8 @@ class Trial:
         return True
 
     def history(self) -> History:
-        return History.load(*sorted(self.dir.glob("*.jsonl")))
+        """Every client's and observer's ops, merged by time (not the merged dump `finish` writes)."""
+        return History.load(*sorted(p for p in self.dir.glob("*.jsonl") if p.name != MERGED))
 
     def mark(self, f: str, fault: str, target: str, **params: object) -> float:
         value = {
@@ -473,5 +476,5 @@ class Trial:
         checks += [Check(prefix + c.name, c.passed, c.detail) for c in pb.audits(ctx)]
         self.lab.report.events += events
         self.lab.report.checks += checks
-        h.dump(self.dir / "history.jsonl")
+        h.dump(self.dir / MERGED)
         return TrialResult(h, outages, checks, events, self.fault_at, placed)
