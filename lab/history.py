@@ -85,9 +85,6 @@ class History:
             and (until is None or o.time <= until)
         ]
 
-    def window(self, since: float, until: float) -> History:
-        return History([o for o in self.ops if since <= o.time <= until])
-
     def dump(self, path: Path) -> None:
         path.write_text("".join(o.to_json() + "\n" for o in self.ops))
 

@@ -61,11 +61,18 @@ def start_node(ctx: Context, node: str) -> None:
     pacemaker.start_stack(ctx, node)
 
 
+# The guide's start timeouts (IPaddr2 20 s default, Filesystem 60 s, mysql 120 s; rabbitmq-server 20 s default):
+# the ceiling while the CIB cannot be read yet (before `crm configure`).
+GUIDE_START_S = 20 + 60 + 120
+
+
 def start_deadline_s(ctx: Context) -> float:
-    """Worst case for the groups to start: the guide's start timeouts (IPaddr2 20 s default,
-    Filesystem 60 s, mysql 120 s; rabbitmq-server has no timeout in the guide, Pacemaker's default is
-    20 s) plus a membership change."""
-    return 20 + 60 + 120 + (ctx.opts.token_ms + ctx.opts.consensus_ms) / 1000
+    """Worst case for the groups to run again: a membership change, then the slowest group stopped and started
+    again with the timeouts configured in the CIB (groups move independently)."""
+    cib = ctx.ask("cibadmin -Q --scope resources")
+    if not cib:
+        return GUIDE_START_S + bounds.membership_ms(ctx.opts) / 1000
+    return max(bounds.failover_bound_ms(ctx.opts, cib, g, stop_first=True) for g in groups(ctx).values()) / 1000
 
 
 def wait_settled(ctx: Context, node: str, *, timeout: float | None = None, avoid: str | None = None) -> dict[str, str]:

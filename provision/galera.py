@@ -522,22 +522,3 @@ def start_clustercheck(ctx: Context, node: str) -> None:
 def _listening(ctx: Context, node: str) -> bool:
     r = ctx.provider.run(node, f"ss -Hltn 'sport = :{CLUSTERCHECK_PORT}'", timeout=10)
     return r.ok and bool(r.stdout.strip())
-
-
-def clustercheck_http(ctx: Context, node: str, via: str | None = None) -> tuple[int, str]:
-    """What HAProxy would see: (HTTP status, body) of an OPTIONS request to node:9200 made from `via` (default: the
-    node itself); (0, error) when nothing answers."""
-    url = f"http://{node_address(ctx, node)}:{CLUSTERCHECK_PORT}/"
-    probe = (
-        "import sys, urllib.request, urllib.error\n"
-        f"req = urllib.request.Request({url!r}, method='OPTIONS')\n"
-        "try:\n"
-        "    r = urllib.request.urlopen(req, timeout=5); print(r.status); print(r.read().decode().strip())\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code); print(e.read().decode().strip())\n"
-        "except OSError as e:\n"
-        "    print(0); print(e)\n"
-    )
-    r = ctx.provider.run(via or node, "/usr/bin/python3 -", timeout=15, input=probe.encode())
-    code, _, body = r.stdout.partition("\n")
-    return (int(code), body.strip()) if code.strip().isdigit() else (0, r.stderr.strip())

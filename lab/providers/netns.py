@@ -483,8 +483,6 @@ class NetnsProvider:
         self._state["init_pids"].pop(node, None)  # never signal or enter that PID again
         self._save_state()
 
-    poweroff = crash
-
     def restart(self, node: str) -> None:
         """Boot a crashed node again: fresh namespaces, its own addresses only (no stale VIP)."""
         if self._init_alive(node):
