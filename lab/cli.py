@@ -136,7 +136,11 @@ def cmd_fault(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     lab = _lab(args)
     lab.down()
-    print(f"{lab.scenario.name}: namespaces, processes and loop devices removed")
+    gone = {
+        "netns": "namespaces, processes and loop devices",
+        "libvirt": "VMs, libvirt networks and volumes, client namespaces, and the libvirt daemons the lab started",
+    }
+    print(f"{lab.scenario.name} ({lab.provider_name}): {gone.get(lab.provider_name, 'everything')} removed")
     return 0
 
 

@@ -21,10 +21,16 @@ def _sigterm_to_interrupt(*_: object) -> None:
     raise KeyboardInterrupt  # so fixture teardown runs when CI or a user sends SIGTERM
 
 
-def make_lab(scenario: str, profile: str | None) -> Iterator[Lab]:
+def providers_requested() -> list[str]:
+    """LAB_PROVIDER, which may name several (`netns,libvirt`): the acceptance suites run once on each."""
+    raw = os.environ.get("LAB_PROVIDER", "") or "auto"
+    return [p.strip() for p in raw.split(",") if p.strip()] or ["auto"]
+
+
+def make_lab(scenario: str, profile: str | None, provider: str | None = None) -> Iterator[Lab]:
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        lab = Lab(scenario, profile=profile)
+        lab = Lab(scenario, provider=provider, profile=profile)
     except Unsupported as exc:  # asked for explicitly (LAB_PROVIDER): a suite that runs nothing must not pass
         pytest.fail(str(exc), pytrace=False)
     print(f"\n[halab] {scenario} on {lab.provider_name} ({lab.provider_reason}), profile {lab.profile}")

@@ -6,13 +6,15 @@ Clients only see what answers; a double VIP or a double mount is visible only fr
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.history import INFO, History, JsonlRecorder
 from lab.providers.base import Provider
 
-# A sample runs `ip -n` per node; on a loaded 2-core machine one can take several periods. More than this many
-# periods without a sample means the observer was blind for a stretch.
+# A sample looks at every node (netns: `ip -n` and /proc; libvirt: one SSH round trip each); on a loaded 2-core
+# machine one can take several periods. More than this many periods without a sample means the observer was blind
+# for a stretch. The period is the provider's (`observe_period_s`).
 MAX_GAP_PERIODS = 30
 
 
@@ -28,18 +30,24 @@ class Observer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="observer", daemon=True)
         self.samples = 0
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="observer")
+
+    def _look(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
+        if not self.provider.is_running(node):
+            return [], []  # powered off: its dark namespace still lists addresses, but nothing answers there
+        return self.provider.observe(node)
 
     def sample(self) -> None:
         holders: dict[str, list[str]] = {v: [] for v in self.vips}
         mounts: dict[str, list[list[str]]] = {}
-        for node in self.provider.scenario.nodes:
-            if not self.provider.is_running(node):
-                continue  # powered off: its dark namespace still lists addresses, but nothing answers there
-            addrs = set(self.provider.addresses(node))
+        nodes = list(self.provider.scenario.nodes)
+        # All nodes at once: over SSH one look costs a round trip, and the sample is only as sharp as its slowest.
+        for node, (addresses, node_mounts) in zip(nodes, self._pool.map(self._look, nodes), strict=True):
+            addrs = set(addresses)
             for v in self.vips:
                 if v in addrs:
                     holders[v].append(node)
-            mine = [[src, dst] for src, dst in self.provider.mounts(node) if src in self.devices]
+            mine = [[src, dst] for src, dst in node_mounts if src in self.devices]
             if mine:
                 mounts[node] = mine
         self.rec.record(INFO, "vip-holders", holders)
@@ -78,4 +86,5 @@ class Observer:
         self._stop.set()
         self._thread.join(timeout=10)
         self.sample()
+        self._pool.shutdown(wait=True)
         self.rec.close()

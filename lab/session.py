@@ -23,7 +23,7 @@ from lab.checks.durability import lost_messages, lost_writes
 from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
 from lab.history import INFO, History, JsonlRecorder
 from lab.observer import Observer
-from lab.providers import choose, make_provider
+from lab.providers import ProviderError, choose, make_provider
 from lab.report import Event, Report
 from lab.scenario import ClusterOptions, Scenario, load_scenario
 from lab.wait import until
@@ -63,6 +63,7 @@ class Lab:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.profile = profile or os.environ.get("LAB_PROFILE") or self.scenario.default_profile
         self.scenario.options(self.profile)  # unknown profile: fail now, naming the known ones
+        self.only = only_services(self.scenario, os.environ.get("LAB_SERVICES", ""))
         self.playbook = playbook_for(self.scenario)
         self.provider_name, self.provider_reason = choose(provider)
         self.provider = make_provider(self.provider_name, self.scenario)
@@ -87,7 +88,8 @@ class Lab:
     @property
     def ctx(self) -> Context:
         if self._ctx is None:
-            self._ctx = Context(self.scenario, self.profile, self.provider, load_or_create(self.provider.state_dir))
+            secrets = load_or_create(self.provider.state_dir)
+            self._ctx = Context(self.scenario, self.profile, self.provider, secrets, only=self.only)
         return self._ctx
 
     def timed(self, phase: str) -> _Timer:
@@ -103,6 +105,7 @@ class Lab:
         self.report.memory_kib = self.memory()
         self.report.versions = self.versions()
         self.report.notes += self.playbook.notes(self.ctx)
+        self.report.notes += self.provider.notes() if hasattr(self.provider, "notes") else []
 
     def down(self) -> None:
         with self.timed("down"):
@@ -190,6 +193,19 @@ class Lab:
         return self.report.write(self.run_dir)
 
 
+def only_services(scenario: Scenario, value: str) -> tuple[str, ...] | None:
+    """LAB_SERVICES=a,b: run only those of the scenario's services (e.g. MySQL alone where RabbitMQ's Erlang is too
+    slow, as under TCG); empty: all of them."""
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in scenario.services]
+    if unknown:
+        raise ProviderError(
+            f"LAB_SERVICES names {', '.join(unknown)}, not services of {scenario.path}: use some of "
+            f"{', '.join(scenario.services)} (or leave LAB_SERVICES empty for all)"
+        )
+    return names or None
+
+
 class _Timer:
     def __init__(self, into: dict[str, float], phase: str) -> None:
         self.into, self.phase = into, phase
@@ -229,7 +245,9 @@ class Trial:
         self.cfg.write(self.cfg_path)
         self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
         vips = [str(v.address) for v in sc.vips.values()]
-        self.observer = Observer(lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir)
+        self.observer = Observer(
+            lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir, lab.provider.observe_period_s
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.fault_at: float | None = None
         self.faults: list[tuple[str, str, float]] = []

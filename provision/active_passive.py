@@ -10,14 +10,18 @@ from lab.checks.base import Check
 from lab.checks.placement import group_nodes, placement, resource_nodes
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
-from provision import mysql, pacemaker, rabbitmq
+from provision import drbd, fencing, mysql, pacemaker, rabbitmq
 from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
 
 
 def services(ctx: Context) -> list[str]:
-    return [s for s in ctx.scenario.services if s in SERVICES and ctx.scenario.nodes_with_role(s)]
+    return [
+        s
+        for s in ctx.scenario.services
+        if s in SERVICES and ctx.scenario.nodes_with_role(s) and (ctx.only is None or s in ctx.only)
+    ]
 
 
 def groups(ctx: Context) -> dict[str, str]:
@@ -26,6 +30,10 @@ def groups(ctx: Context) -> dict[str, str]:
 
 
 def devices(ctx: Context) -> dict[str, str]:
+    """The block device of each service: DRBD where the provider has it, else the provider's shared-disk stand-in
+    (both carry an empty XFS, mountable on the first cluster node)."""
+    if ctx.drbd:
+        return drbd.create(ctx, services(ctx))
     return {s: ctx.provider.shared_disk(s, ctx.scenario.services[s].disk_mb) for s in services(ctx)}
 
 
@@ -37,10 +45,16 @@ def converge(ctx: Context) -> None:
     devs = devices(ctx)
     for s, dev in devs.items():
         SERVICES[s].prepare_disk(ctx, first, dev)
+    if ctx.drbd:
+        drbd.release(ctx, services(ctx))
     for n in nodes:
         pacemaker.start_stack(ctx, n)
     pacemaker.wait_online(ctx, first, nodes)
     crm = [pacemaker.properties(ctx)]
+    if fencing.enabled(ctx):
+        for n in nodes:
+            fencing.install(ctx, n)
+        crm.append(fencing.crm(ctx))
     if ctx.opts.ping_check:
         crm.append(pacemaker.connectivity(ctx, list(groups(ctx).values())))
     crm += [SERVICES[s].crm(ctx, dev) for s, dev in devs.items()]
@@ -204,9 +218,13 @@ def status(ctx: Context) -> str:
 
 
 def notes(ctx: Context) -> list[str]:
+    out = [n for n in [fencing.note(ctx)] if n]
+    if ctx.only is not None:
+        left = sorted(set(ctx.scenario.services) - set(services(ctx)))
+        out.append(f"LAB_SERVICES={','.join(ctx.only)}: provisioned and tested {services(ctx)} only, not {left}")
     if ctx.drbd:
-        return []
-    return [
+        return out
+    return out + [
         f"{ctx.provider.name}: DRBD needs a kernel module this provider cannot load; ms_drbd_* are replaced by "
         "a loop-backed XFS image per service, mounted by ocf:heartbeat:Filesystem. A double mount shows in the "
         "nodes' mount tables, not as damage. DRBD runs on LAB_PROVIDER=libvirt."

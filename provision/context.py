@@ -31,6 +31,8 @@ class Context:
     profile: str
     provider: Provider
     secrets: Secrets
+    # Services to provision and test (LAB_SERVICES); None: every service the scenario has.
+    only: tuple[str, ...] | None = None
 
     @property
     def opts(self) -> ClusterOptions:

@@ -67,7 +67,9 @@ def configure(ctx: Context, node: str, crm: str) -> None:
 
 
 def properties(ctx: Context) -> str:
-    return render("cluster-properties.crm.j2", opts=ctx.opts)
+    from provision import fencing
+
+    return render("cluster-properties.crm.j2", opts=ctx.opts, stonith=fencing.enabled(ctx))
 
 
 def connectivity(ctx: Context, groups: list[str]) -> str:

@@ -13,10 +13,6 @@ from lab.scenario import Scenario
 __all__ = ["Provider", "ProviderError", "Unsupported", "choose", "make_provider"]
 
 
-# The libvirt provider (issue 3) is not built yet: `auto` must never pick it, or a suite would skip everything.
-LIBVIRT_BUILT = False
-
-
 def kvm_usable() -> tuple[bool, str]:
     """KVM is usable when the CPU advertises vmx/svm and /dev/kvm opens read-write; the device node
     alone is not enough (a nested-virt variant here has one and hangs stock guest kernels)."""
@@ -50,8 +46,6 @@ def choose(requested: str | None = None) -> tuple[str, str]:
     kvm_ok, kvm_why = kvm_usable()
     if not (vl_ok and kvm_ok):
         return "netns", f"auto: netns, since libvirt needs vagrant-libvirt and KVM: {vl_why if not vl_ok else kvm_why}"
-    if not LIBVIRT_BUILT:
-        return "netns", f"auto: netns; {vl_why} and KVM are here, but the libvirt provider is not built yet (issue 3)"
     return "libvirt", f"auto: {vl_why} and KVM ({kvm_why})"
 
 
@@ -61,5 +55,7 @@ def make_provider(name: str, scenario: Scenario, lab: str | None = None) -> Prov
 
         return NetnsProvider(scenario, lab=lab)
     if name == "libvirt":
-        raise Unsupported("the libvirt provider is not built yet (issue 3); use LAB_PROVIDER=netns")
+        from lab.providers.libvirt import LibvirtProvider
+
+        return LibvirtProvider(scenario, lab=lab)
     raise ProviderError(f"unknown provider {name!r}: use netns or libvirt")

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab.providers.base import ProviderError, Result
+from lab.providers.common import daemon_command, kill_command, partition_script, put_command, stop_service_via
 from lab.scenario import Scenario
 from lab.wait import until
 
@@ -85,6 +86,7 @@ def default_state_root() -> Path:
 
 class NetnsProvider:
     name = "netns"
+    observe_period_s = 0.1  # a look is `ip -n` and a /proc read: milliseconds
 
     def __init__(self, scenario: Scenario, lab: str | None = None, state_root: Path | None = None) -> None:
         self.scenario = scenario
@@ -324,11 +326,24 @@ class NetnsProvider:
         images = list((self.state_dir / "disks").glob("*.img"))
         for dev in self._state.get("loops", {}).values():
             _sh("losetup", "-d", dev, check=False)
-        for img in images:
-            for line in _sh("losetup", "-j", str(img), check=False).stdout.splitlines():
+
+        def attached() -> list[str]:
+            return [ln for img in images for ln in _sh("losetup", "-j", str(img), check=False).stdout.splitlines()]
+
+        def detached() -> bool:
+            # The kernel drops a dead node's mounts (and so its hold on the loop device) after its last process
+            # is gone, asynchronously: seconds on a loaded machine. `losetup -d` of a busy loop only marks it
+            # autoclear, so ask again until it is gone.
+            for line in attached():
                 _sh("losetup", "-d", line.split(":")[0], check=False)
+            return not attached()
+
+        try:
+            until(detached, timeout=DOWN_S, what="the lab's loop devices to detach", seen=attached)
+        except AssertionError as exc:
+            problems.append(str(exc))
         left_ns = self._existing_namespaces()
-        left_loops = [ln for img in images for ln in _sh("losetup", "-j", str(img), check=False).stdout.splitlines()]
+        left_loops = attached()
         if left_ns or left_loops:
             # keep the state (and the images) so a later `halab down` can try again
             raise ProviderError(
@@ -382,19 +397,11 @@ class NetnsProvider:
 
     def put(self, node: str, path: str, content: str | bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
         data = content.encode() if isinstance(content, str) else content
-        q = _quote(path)
-        # umask first: a secret is never readable by others, not even for a moment.
-        self.run(
-            node,
-            f'umask 077; mkdir -p "$(dirname {q})" && cat > {q} && chown {owner} {q} && chmod {mode:o} {q}',
-            input=data,
-            check=True,
-            timeout=30,
-        )
+        self.run(node, put_command(path, mode, owner), input=data, check=True, timeout=30)
 
     def start_daemon(self, node: str, cmd: str, log: str) -> None:
         """Start a long-running daemon inside the node, detached; tini adopts it."""
-        self.run(node, f"setsid -f sh -c {_quote('exec ' + cmd)} </dev/null >>{log} 2>&1", check=True, timeout=15)
+        self.run(node, daemon_command(cmd, log), check=True, timeout=15)
 
     def spawn(self, node: str, argv: Sequence[str], *, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as fh:
@@ -437,6 +444,9 @@ class NetnsProvider:
         # shows what the kernel would still answer on.
         out = _sh("ip", "-n", self.netns(node), "-o", "-4", "addr", "show", check=False).stdout
         return [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3]
+
+    def observe(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
+        return self.addresses(node), self.mounts(node)
 
     def pids(self, node: str) -> list[int]:
         pid = self._init_pid(node)
@@ -517,24 +527,12 @@ class NetnsProvider:
             _signal(p, signal.SIGCONT)
 
     def kill_service(self, node: str, process: str) -> None:
-        """kill -9 every process of that name at once: stopped first, so none of them (a keepalived VRRP child
-        watching its parent, say) gets to run between the kills and say goodbye."""
-        q = _quote(process)
-        r = self.run(node, f"pkill -STOP -x {q} && pkill -KILL -x {q}", timeout=10)
+        r = self.run(node, kill_command(process), timeout=10)
         if r.rc != 0:
             raise ProviderError(f"{node}: no process named {process} to kill (pkill rc {r.rc})")
 
     def stop_service(self, node: str, process: str, timeout: float = 30.0) -> None:
-        """SIGTERM, as an orderly `systemctl stop` would, and wait until every such process is gone."""
-        q = _quote(process)
-        if self.run(node, f"pkill -TERM -x {q}", timeout=10).rc != 0:
-            raise ProviderError(f"{node}: no process named {process} to stop")
-        until(
-            lambda: self.run(node, f"pgrep -x {q}", timeout=10).rc == 1,
-            timeout=timeout,
-            what=f"{process} on {node} to exit after SIGTERM",
-            seen=lambda: self.run(node, f"pgrep -a -x {q}").stdout,
-        )
+        stop_service_via(self, node, process, timeout)
 
     def cut(self, node: str, network: str) -> None:
         if network not in self.scenario.nodes[node].addresses:
@@ -552,13 +550,7 @@ class NetnsProvider:
         """Drop frames between two sides on one network's bridge; one_way drops only a -> b."""
         a = [self.veth(n, network) for n in side_a]
         b = [self.veth(n, network) for n in side_b]
-        rules = [f"iifname {{ {', '.join(map(json.dumps, a))} }} oifname {{ {', '.join(map(json.dumps, b))} }} drop"]
-        if not one_way:
-            rules.append(
-                f"iifname {{ {', '.join(map(json.dumps, b))} }} oifname {{ {', '.join(map(json.dumps, a))} }} drop"
-            )
-        script = "table bridge halab {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n"
-        script += "".join(f"  {r}\n" for r in rules) + " }\n}\n"
+        script = partition_script("halab", a, b, one_way=one_way)
         p = subprocess.run(
             ["ip", "netns", "exec", self.fabric, "nft", "-f", "-"], input=script, text=True, capture_output=True
         )
@@ -583,10 +575,6 @@ def _starttime(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'"
 
 
 def _signal(pid: int, sig: int) -> None:

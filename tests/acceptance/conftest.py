@@ -8,7 +8,13 @@ from collections.abc import Generator
 import pytest
 
 from lab.checks.base import Check
-from lab.fixtures import FINISHED
+from lab.fixtures import FINISHED, providers_requested
+
+
+@pytest.fixture(scope="session", params=providers_requested())
+def provider(request: pytest.FixtureRequest) -> str:
+    """The provider a lab runs on: the same test functions run on each one LAB_PROVIDER names."""
+    return request.param
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.active_active
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    yield from make_lab("active-active", "guide")
+def lab(provider: str) -> Iterator[Lab]:
+    yield from make_lab("active-active", "guide", provider)
 
 
 def vrrp(lab: Lab) -> dict[str, float]:

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.active_active
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    yield from make_lab("active-active", "hardened")
+def lab(provider: str) -> Iterator[Lab]:
+    yield from make_lab("active-active", "hardened", provider)
 
 
 def test_vrrp_is_unicast_and_does_not_preempt(lab: Lab) -> None:

@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 needs_vagrant = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant not installed")
 
 
-def _vagrant(tmp_path: Path, scenario: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def _vagrant(
+    tmp_path: Path, scenario: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
         **os.environ,
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
         "LAB_SCENARIO": scenario,
@@ -31,9 +33,10 @@ def _vagrant(tmp_path: Path, scenario: str, *args: str) -> subprocess.CompletedP
         "VAGRANT_DOTFILE_PATH": str(tmp_path / "dotvagrant"),
         "VAGRANT_CHECKPOINT_DISABLE": "1",
         "VAGRANT_NO_COLOR": "1",
+        **(env or {}),
     }
     proc = subprocess.run(
-        ["vagrant", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        ["vagrant", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60, check=False
     )
     if "ProviderNotFound" in proc.stdout + proc.stderr:
         pytest.skip("vagrant-libvirt not installed")
@@ -77,3 +80,18 @@ def test_missing_scenario_is_named(tmp_path: Path) -> None:
     proc = _vagrant(tmp_path, "does-not-exist", "status", "--machine-readable")
     assert proc.returncode != 0
     assert "scenarios/does-not-exist.yaml" in proc.stdout + proc.stderr
+
+
+@needs_vagrant
+def test_lab_nodes_limits_the_vms(tmp_path: Path) -> None:
+    # The harness runs client-only nodes as namespaces and asks for the cluster VMs alone.
+    proc = _vagrant(tmp_path, "active-passive", "status", "--machine-readable", env={"LAB_NODES": "node1,node2"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(_machines(proc.stdout)) == {"node1", "node2"}
+
+
+@needs_vagrant
+def test_lab_nodes_naming_an_unknown_node_is_refused(tmp_path: Path) -> None:
+    proc = _vagrant(tmp_path, "active-passive", "status", env={"LAB_NODES": "node1,node9"})
+    assert proc.returncode != 0
+    assert "node9" in proc.stdout + proc.stderr and "scenarios/active-passive.yaml" in proc.stdout + proc.stderr

@@ -1,0 +1,87 @@
+"""Role drbd: guide ch. 3 "Configure DRBD", on providers with a DRBD kernel module (libvirt VMs).
+
+The guide's sequence on each resource: `create-md` and `up` on both nodes, `primary --force` on one, `mkfs -t xfs`,
+then `secondary` once the service's data directory is on it; Pacemaker's ms_drbd_* own the resource from then on.
+One change, for time: the guide's `primary --force` starts a full initial sync of an empty device (minutes under
+TCG); on brand-new backing devices the DRBD User's Guide's "skipping the initial resync" (`new-current-uuid
+--clear-bitmap` while connected) makes both sides UpToDate at once, and `primary` then needs no force. Every later
+resync (after a crash, a cut) is DRBD's own.
+"""
+
+from __future__ import annotations
+
+from provision.context import Context, render
+
+# DRBD 8.4's defaults: connect-int 10 s between connection attempts, ping-timeout 0.5 s. Two attempts are enough
+# for peers that are both up; a third absorbs a slow guest.
+CONNECT_S = 3 * 10
+
+
+def resource(ctx: Context, service: str, disk: str) -> str:
+    svc = ctx.scenario.services[service]
+    peers = [(n, str(ctx.scenario.nodes[n].addresses[replication_network(ctx)])) for n in ctx.cluster_nodes]
+    return render("drbd.res.j2", name=service, minor=svc.drbd_minor, disk=disk, port=svc.drbd_port, peers=peers)
+
+
+def replication_network(ctx: Context) -> str:
+    """The guide replicates over 10.0.42.0/24, the second ring: the scenario's second network."""
+    return list(ctx.scenario.networks)[1]
+
+
+def create(ctx: Context, services: list[str]) -> dict[str, str]:
+    """Bring every service's resource up on every cluster node, make the first node Primary with an empty XFS on
+    the device; return service -> DRBD device."""
+    from lab.wait import until
+
+    nodes, first = ctx.cluster_nodes, ctx.cluster_nodes[0]
+    disks = {s: ctx.provider.drbd_backing(s) for s in services}  # type: ignore[attr-defined]
+    for n in nodes:
+        for s in services:
+            ctx.provider.put(n, f"/etc/drbd.d/{s}.res", resource(ctx, s, disks[s]))
+            ctx.provider.run(n, f"drbdadm -- --force create-md {s}", check=True, timeout=120)
+            ctx.provider.run(n, f"drbdadm up {s}", check=True, timeout=60)
+    devices = {}
+    for s in services:
+        until(
+            lambda s=s: ctx.provider.run(first, f"drbdadm cstate {s}", timeout=15).stdout.strip() == "Connected",
+            timeout=CONNECT_S,
+            interval=0.5,
+            what=f"DRBD resource {s} to connect over {replication_network(ctx)}",
+            seen=lambda s=s: ctx.provider.run(first, "cat /proc/drbd", timeout=15).stdout,
+        )
+        ctx.provider.run(first, f"drbdadm -- --clear-bitmap new-current-uuid {s}", check=True, timeout=60)
+        ctx.provider.run(first, f"drbdadm primary {s}", check=True, timeout=60)
+        dev = ctx.provider.shared_disk(s, ctx.scenario.services[s].disk_mb)
+        ctx.provider.run(first, f"mkfs.xfs -q -f {dev}", check=True, timeout=120)
+        devices[s] = dev
+    return devices
+
+
+def release(ctx: Context, services: list[str]) -> None:
+    """The guide's `drbdadm secondary`, then down everywhere: Pacemaker's ocf:linbit:drbd brings them up."""
+    for s in services:
+        ctx.provider.run(ctx.cluster_nodes[0], f"drbdadm secondary {s}", check=True, timeout=60)
+    for n in ctx.cluster_nodes:
+        for s in services:
+            ctx.provider.run(n, f"drbdadm down {s}", check=True, timeout=60)
+
+
+def states(ctx: Context, service: str) -> dict[str, str]:
+    """node -> `cstate role dstate` of the resource, for the nodes that answer."""
+    out = {}
+    for n in ctx.cluster_nodes:
+        if ctx.provider.is_running(n):
+            r = ctx.provider.run(n, f"echo $(drbdadm cstate {service}) $(drbdadm role {service}) "
+                                 f"$(drbdadm dstate {service})", timeout=15)
+            out[n] = r.stdout.strip()
+    return out
+
+
+# DRBD 8.4's resync controller never drops below c-min-rate (default 250 KiB/s) while the device is in use.
+C_MIN_RATE_KIB_S = 250
+
+
+def resync_deadline_s(ctx: Context, service: str) -> float:
+    """Worst case for a returning peer: connect, then resync the whole backing device at the minimum rate (a
+    crash normally leaves only the blocks written meanwhile out of sync)."""
+    return CONNECT_S + ctx.scenario.services[service].disk_mb * 1024 / C_MIN_RATE_KIB_S
