@@ -40,7 +40,7 @@ def online_nodes(crm_mon_xml: str) -> list[str]:
     return [n.get("name", "?") for n in (nodes if nodes is not None else ()) if _true(n, "online")]
 
 
-def _resource_problems(r: ET.Element, in_clone: bool) -> list[str]:
+def _resource_problems(r: ET.Element, in_clone: bool, all_online: bool = True) -> list[str]:
     rid, on = r.get("id", "?"), _on(r)
     running = int(r.get("nodes_running_on", len(on)))
     problems = []
@@ -50,7 +50,9 @@ def _resource_problems(r: ET.Element, in_clone: bool) -> list[str]:
         problems.append(f"{rid} failed on [{', '.join(on)}]")
     if _true(r, "blocked"):
         problems.append(f"{rid} blocked (a failed stop without fencing?)")
-    if running == 0 and not in_clone:
+    # A fence device never runs on the node it fences: with its peer down it has nowhere to run, as configured.
+    idle_fence_device = r.get("resource_agent", "").startswith("stonith:") and not all_online
+    if running == 0 and not in_clone and not idle_fence_device:
         problems.append(f"{rid} not running (role {r.get('role', '?')})")
     return problems
 
@@ -89,11 +91,13 @@ def placement(crm_mon_xml: str, groups: Mapping[str, Sequence[str]] | None = Non
         msg = "?" if status is None else f"{status.get('code')} {status.get('message', '')}".strip()
         return Check("placement", False, f"crm_mon reported no resources (status {msg})")
     parents = {child: parent for parent in resources.iter() for child in parent}
+    nodes = root.find("nodes")
+    all_online = all(_true(n, "online") for n in (nodes if nodes is not None else ()))
     problems: list[str] = []
     clone_running: dict[str, bool] = {}
     for r in resources.iter("resource"):
         in_clone = _in_clone(r, parents)
-        problems += _resource_problems(r, in_clone)
+        problems += _resource_problems(r, in_clone, all_online)
         if in_clone:
             clone_running[r.get("id", "?")] = clone_running.get(r.get("id", "?"), False) or bool(_on(r))
     problems += [f"{rid} not running on any node (clone)" for rid, up in clone_running.items() if not up]

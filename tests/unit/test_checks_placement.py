@@ -101,3 +101,24 @@ def test_all_clone_instances_stopped_fails() -> None:
 )
 def test_unusable_output_fails(text: str) -> None:
     assert not placement(text).passed
+
+
+def _with_fence_device(text: str, *, peer_online: bool) -> str:
+    device = (
+        '<resource id="st_node1" resource_agent="stonith:fence_virsh" role="Stopped" active="false" '
+        'orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false" '
+        'nodes_running_on="0"/>'
+    )
+    text = text.replace("<resources>", "<resources>" + device, 1)
+    if not peer_online:
+        text = re.sub(r'(<node name="node2"[^>]*?)online="true"', r'\1online="false"', text, count=1)
+    return text
+
+
+def test_a_fence_device_with_nowhere_to_run_is_fine_only_while_a_node_is_down() -> None:
+    # st_node1 never runs on node1; with node2 down (fenced) it has nowhere to run, as configured.
+    down = _with_fence_device(xml("healthy"), peer_online=False)
+    assert "st_node1" not in placement(down).detail
+    up = _with_fence_device(xml("healthy"), peer_online=True)
+    c = placement(up)
+    assert not c.passed and "st_node1 not running" in c.detail
