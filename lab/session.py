@@ -65,6 +65,10 @@ class Lab:
         self.scenario.options(self.profile)  # unknown profile: fail now, naming the known ones
         self.only = only_services(self.scenario, os.environ.get("LAB_SERVICES", ""))
         self.playbook = playbook_for(self.scenario)
+        if self.only and not getattr(self.playbook, "HONOURS_LAB_SERVICES", False):
+            raise ProviderError(
+                f"LAB_SERVICES narrows active/passive runs only; {self.scenario.path} runs all its services: unset it"
+            )
         self.provider_name, self.provider_reason = choose(provider)
         self.provider = make_provider(self.provider_name, self.scenario)
         self.started = time.time()

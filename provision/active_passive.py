@@ -14,6 +14,7 @@ from provision import drbd, fencing, mysql, pacemaker, rabbitmq
 from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
+HONOURS_LAB_SERVICES = True  # LAB_SERVICES=mysql runs the MySQL half of the chapter (the TCG smoke)
 
 
 def services(ctx: Context) -> list[str]:

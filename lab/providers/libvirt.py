@@ -220,6 +220,7 @@ class LibvirtProvider:
         shutil.rmtree(self.state_dir / "vagrant", ignore_errors=True)
         try:
             self._state["daemons"] = libvirtd.ensure(f"{self.prefix}-virt").to_state()
+            self._vagrant = None  # its wrapper enters the daemons' namespace, which may have just changed
             self._state["vms"] = True
             self._save_state()  # before `vagrant up`: a kill during it must still destroy what it made
             v = self.vagrant()
@@ -429,7 +430,7 @@ class LibvirtProvider:
 
     # ---------------------------------------------------------------- storage and observation
     def shared_disk(self, service: str, size_mb: int) -> str:
-        """The DRBD device of `service` (provision/drbd.py makes it on /dev/vdb)."""
+        """The DRBD device of `service` (provision/drbd.py builds it on the disk drbd_backing() names)."""
         minor = self.scenario.services[service].drbd_minor
         if minor is None:
             raise ProviderError(
