@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from provision.context import Context, render
 
-# DRBD 8.4's defaults: connect-int 10 s between connection attempts, ping-timeout 0.5 s. Two attempts are enough
-# for peers that are both up; a third absorbs a slow guest.
-CONNECT_S = 3 * 10
+# DRBD 8.4's defaults: connect-int 10 s between connection attempts, ping-int 10 s between keep-alives,
+# ping-timeout 0.5 s, timeout 6 s for any expected answer (a peer that stays silent that long is dead).
+CONNECT_INT_S, PING_INT_S, PING_TIMEOUT_S, TIMEOUT_S = 10, 10, 0.5, 6
+# Two connection attempts are enough for peers that are both up; a third absorbs a slow guest.
+CONNECT_S = 3 * CONNECT_INT_S
+# A dead link is noticed by the next keep-alive that goes unanswered, or by a write whose answer never comes.
+DETECT_S = PING_INT_S + PING_TIMEOUT_S + TIMEOUT_S
 
 
 def resource(ctx: Context, service: str, disk: str) -> str:
@@ -85,3 +89,58 @@ def resync_deadline_s(ctx: Context, service: str) -> float:
     """Worst case for a returning peer: connect, then resync the whole backing device at the minimum rate (a
     crash normally leaves only the blocks written meanwhile out of sync)."""
     return CONNECT_S + ctx.scenario.services[service].disk_mb * 1024 / C_MIN_RATE_KIB_S
+
+
+def cstate(ctx: Context, node: str, service: str) -> str:
+    return ctx.provider.run(node, f"drbdadm cstate {service}", timeout=15).stdout.strip()
+
+
+def synced(ctx: Context, service: str, primary: str) -> bool:
+    """Connected, Primary where its group runs, Secondary elsewhere, UpToDate on both sides."""
+    st = states(ctx, service)
+    want = {n: f"Connected {'Primary' if n == primary else 'Secondary'}/" for n in ctx.cluster_nodes}
+    return all(st.get(n, "").startswith(w) and st[n].endswith("UpToDate/UpToDate") for n, w in want.items())
+
+
+def split_brain_log(ctx: Context) -> dict[str, list[str]]:
+    """node -> the kernel's DRBD split-brain lines (DRBD logs `Split-Brain detected` when it refuses to connect)."""
+    out = {}
+    for n in ctx.cluster_nodes:
+        r = ctx.provider.run(n, "dmesg | grep -i 'split-brain' || true", timeout=15)
+        out[n] = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
+    return out
+
+
+def recover_split_brain(
+    ctx: Context, service: str, keep: str, before: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """DRBD's manual split-brain recovery (DRBD User's Guide, "Manual split brain recovery"): the node that does not
+    run the group discards what it wrote while alone and resyncs from `keep`. Returns the split-brain lines the
+    kernel logged since `before` (an earlier split_brain_log()), after both sides are Connected and UpToDate again."""
+    from lab.wait import until
+
+    def new_lines() -> dict[str, list[str]]:
+        return {n: lines[len(before.get(n, [])) :] for n, lines in split_brain_log(ctx).items()}
+
+    victim = next(n for n in ctx.cluster_nodes if n != keep)
+    until(
+        lambda: any(new_lines().values()) or synced(ctx, service, keep),
+        timeout=CONNECT_S,
+        interval=1,
+        what=f"DRBD {service} to reconnect or to report a split-brain",
+        seen=lambda: states(ctx, service),
+    )
+    evidence = new_lines()
+    if any(evidence.values()):
+        ctx.provider.run(victim, f"drbdadm disconnect {service}; drbdadm secondary {service}", timeout=60)
+        ctx.provider.run(victim, f"drbdadm -- --discard-my-data connect {service}", check=True, timeout=60)
+        if cstate(ctx, keep, service) == "StandAlone":
+            ctx.provider.run(keep, f"drbdadm connect {service}", check=True, timeout=60)
+    until(
+        lambda: synced(ctx, service, keep),
+        timeout=resync_deadline_s(ctx, service),
+        interval=1,
+        what=f"DRBD {service} Connected and UpToDate again, Primary on {keep}",
+        seen=lambda: states(ctx, service),
+    )
+    return evidence

@@ -185,6 +185,15 @@ class LibvirtProvider:
 
     def preflight(self) -> None:
         libvirtd.preflight()
+        if os.environ.get("LAB_LIBVIRT_DRIVER") == "kvm":
+            from lab.providers import kvm_usable
+
+            ok, why = kvm_usable()
+            if not ok:
+                raise ProviderError(
+                    f"LAB_LIBVIRT_DRIVER=kvm, but KVM is not usable here ({why}): unset LAB_LIBVIRT_DRIVER to run "
+                    "the VMs under TCG (slow but real), or run on a host with vmx/svm and /dev/kvm"
+                )
         if shutil.which("vagrant") is None:
             raise ProviderError(
                 "vagrant is not installed: `bash .ci/install-debian-packages` (vagrant vagrant-libvirt)"

@@ -11,8 +11,9 @@ from lab import bounds
 from lab.checks.ordering import group_order, parse
 from lab.checks.placement import group_nodes, online_nodes
 from lab.fixtures import assert_checks, double_mount_seen, double_vip_seen, make_lab
-from lab.session import Lab
+from lab.session import Lab, TrialResult
 from lab.wait import holds, until
+from provision import drbd
 
 pytestmark = pytest.mark.active_passive
 
@@ -20,6 +21,27 @@ pytestmark = pytest.mark.active_passive
 @pytest.fixture(scope="module")
 def lab(provider: str) -> Iterator[Lab]:
     yield from make_lab("active-passive", "guide", provider)
+
+
+def recover_drbd(lab: Lab, res: TrialResult, before: dict[str, list[str]], what: str) -> None:
+    """After a split-brain of the cluster, DRBD's own: where both sides were Primary and wrote, DRBD refuses to
+    reconnect (`Split-Brain detected`); the node that does not run the group discards its writes and resyncs. The
+    report says which happened; the test goes on with both resources Connected and UpToDate either way."""
+    if not lab.ctx.drbd:
+        return
+    for service in services(lab):
+        keep = res.placement_after[lab.scenario.services[service].group]
+        found = drbd.recover_split_brain(lab.ctx, service, keep, before)
+        seen = "; ".join(f"{n}: {lines[-1]}" for n, lines in found.items() if lines) or "none (one side never wrote)"
+        lab.report.notes.append(f"{what}: DRBD {service} split-brain: {seen}; recovered onto {keep}")
+
+
+def needs_drbd(lab: Lab) -> None:
+    if not lab.ctx.drbd:
+        pytest.skip(
+            f"DRBD needs a kernel module the {lab.provider_name} provider cannot load: run it with "
+            "LAB_PROVIDER=libvirt (tox -e libvirt-smoke, or lab-active-passive where KVM exists)"
+        )
 
 
 def services(lab: Lab) -> list[str]:
@@ -102,28 +124,57 @@ def test_crash_of_active_node_moves_its_groups_to_the_peer(lab: Lab) -> None:
 def test_drbd_resyncs_after_the_crashed_node_returns(lab: Lab) -> None:
     """After a crash and power-on (the test above leaves both nodes up), each DRBD resource connects again and the
     returning node catches up: Connected, one Primary where its group runs, UpToDate on both sides."""
-    if not lab.ctx.drbd:
-        pytest.skip(f"DRBD needs a kernel module the {lab.provider_name} provider cannot load: run it with "
-                    "LAB_PROVIDER=libvirt (tox -e libvirt-smoke, or lab-active-passive where KVM exists)")
-    from provision import drbd
-
+    needs_drbd(lab)
     placed = lab.settle()
     for service in services(lab):
         primary = placed[lab.scenario.services[service].group]
-        want = {n: f"Connected {'Primary' if n == primary else 'Secondary'}/" for n in lab.cluster_nodes}
-
-        def synced(service: str = service, want: dict[str, str] = want) -> bool:
-            st = drbd.states(lab.ctx, service)
-            return all(st.get(n, "").startswith(w) and st[n].endswith("UpToDate/UpToDate") for n, w in want.items())
-
         until(
-            synced,
+            lambda service=service, primary=primary: drbd.synced(lab.ctx, service, primary),
             timeout=drbd.resync_deadline_s(lab.ctx, service),
             interval=0.5,
             what=f"DRBD {service} Connected and UpToDate on both nodes, Primary on {primary}",
             seen=lambda service=service: drbd.states(lab.ctx, service),
         )
         lab.report.notes.append(f"DRBD {service} after the crash: {drbd.states(lab.ctx, service)}")
+
+
+@pytest.mark.smoke
+def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
+    """DRBD replicates over ring1 (10.0.42.0/24). Cut the secondary's ring1: corosync keeps the membership over
+    ring0, the primary's DRBD notices the dead link and goes on alone (its writes stall until it does: measured),
+    and after the link returns the peer reconnects and catches up."""
+    needs_drbd(lab)
+    primary = mysql_node(lab)
+    secondary = peer(lab, primary)
+    with lab.trial("cut-ring1-drbd") as t:
+        t.fault("cut", secondary, network="ring1")
+        until(
+            lambda: drbd.cstate(lab.ctx, primary, "mysql") != "Connected",
+            timeout=drbd.DETECT_S * 2,
+            interval=0.5,
+            what=f"DRBD on {primary} to notice {secondary}'s ring1 is gone",
+            seen=lambda: drbd.states(lab.ctx, "mysql"),
+        )
+        during = drbd.states(lab.ctx, "mysql")
+        members = online_nodes(lab.crm_mon_xml(primary))
+        t.heal("cut", secondary, network="ring1")
+        until(
+            lambda: drbd.synced(lab.ctx, "mysql", primary),
+            timeout=drbd.CONNECT_S + drbd.resync_deadline_s(lab.ctx, "mysql"),
+            interval=0.5,
+            what=f"DRBD mysql to reconnect over ring1 and resync {secondary}",
+            seen=lambda: drbd.states(lab.ctx, "mysql"),
+        )
+        res = t.finish()
+    assert sorted(members) == sorted(lab.cluster_nodes), f"membership should hold over ring0: {members}"
+    assert res.placement_after["g_mysql"] == primary, "a ring1 cut must not move g_mysql"
+    assert during[primary].split()[0] in ("WFConnection", "StandAlone", "NetworkFailure", "Timeout"), during
+    ev = next(e for e in res.events if e.service == "mysql")
+    lab.report.notes.append(
+        f"ring1 cut of {secondary}: DRBD on {primary} went {during[primary]!r}; MySQL writes stalled "
+        f"{ev.downtime_ms} ms until DRBD gave up on the peer; resynced after the link returned"
+    )
+    assert_checks(res)
 
 
 def test_killed_mysqld_is_recovered_in_place(lab: Lab) -> None:
@@ -201,6 +252,7 @@ def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> Non
     other = peer(lab, node)
     vip = str(lab.scenario.vip_for("mysql").address)
     deadline = lab.failover_bound_ms("mysql") / 1000
+    before = drbd.split_brain_log(lab.ctx) if lab.ctx.drbd else {}
     with lab.trial("freeze-guide") as t:
         t.fault("freeze", node)
         until(
@@ -212,6 +264,7 @@ def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> Non
         t.heal("freeze", node)
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
+    recover_drbd(lab, res, before, "freeze")
     if not lab.ctx.drbd:
         lab.report.notes.append(
             "freeze/cut-all on netns: the peer's p_mysql start can fail while the other copy still holds InnoDB's "
@@ -227,6 +280,7 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
     vip = str(lab.scenario.vip_for("mysql").address)
     deadline = lab.failover_bound_ms("mysql") / 1000
     rings = list(lab.scenario.nodes[node].addresses)
+    before = drbd.split_brain_log(lab.ctx) if lab.ctx.drbd else {}
     with lab.trial("cut-all-guide") as t:
         for net in rings:
             t.fault("cut", node, network=net)
@@ -246,3 +300,4 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
             t.heal("cut", node, network=net)
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
+    recover_drbd(lab, res, before, "both NICs cut")

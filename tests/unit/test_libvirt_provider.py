@@ -65,3 +65,16 @@ def test_partition_rules_drop_both_ways_unless_one_way() -> None:
     assert 'iifname { "vnet1", "vnet2" } oifname { "vnet0" } drop' in both
     one = partition_script("halab_x", ["vnet0"], ["vnet1"], one_way=True)
     assert 'iifname { "vnet1" }' not in one and one.startswith("table bridge halab_x {")
+
+
+def test_kvm_asked_for_but_absent_is_refused_with_the_fix(
+    provider: LibvirtProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lab.providers as providers
+    from lab.providers import ProviderError, libvirtd
+
+    monkeypatch.setattr(libvirtd, "preflight", lambda: None)
+    monkeypatch.setattr(providers, "kvm_usable", lambda: (False, "the CPU advertises neither vmx nor svm"))
+    monkeypatch.setenv("LAB_LIBVIRT_DRIVER", "kvm")
+    with pytest.raises(ProviderError, match="unset LAB_LIBVIRT_DRIVER"):
+        provider.preflight()
