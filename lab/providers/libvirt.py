@@ -358,11 +358,12 @@ class LibvirtProvider:
     def notes(self) -> list[str]:
         """What the report must say about how the VMs ran."""
         d = self.daemons
-        where = (
-            f"libvirtd and virtlogd started by the lab inside network namespace {d.netns}"
-            if d and d.contained
-            else "the host's system libvirtd (its isolated networks)"
-        )
+        if d and d.contained:
+            where = f"libvirtd and virtlogd started by the lab inside network namespace {d.netns}"
+        elif d and d.netns:
+            where = f"a libvirtd this lab did not start, inside network namespace {d.netns} (left running)"
+        else:
+            where = "the host's system libvirtd (its isolated networks)"
         doms = [self.domain(n) for n in self.vm_nodes if self.is_running(n)]
         kinds = sorted({ET.fromstring(dom.XMLDesc(0)).get("type", "?") for dom in doms})
         accel = {"kvm": "KVM", "qemu": "TCG (no usable KVM: every guest runs ~10x slower)"}

@@ -76,7 +76,8 @@ class Daemons:
 
     @property
     def contained(self) -> bool:
-        return self.netns is not None
+        """The lab started these daemons in a namespace of its own (then it also owns their networks' images)."""
+        return self.netns is not None and bool(self.pids)
 
     def prefix(self) -> list[str]:
         """argv prefix to run a command where the lab's networks are."""
@@ -112,7 +113,10 @@ def ensure(netns: str) -> Daemons:
     others = running_daemons()
     if others["libvirtd"]:
         if answers():
-            return Daemons(None, {})
+            # Not ours: the host's (bridges in the root namespace) or another lab's (in its namespace; vagrant and
+            # ssh must enter that one). Either way teardown leaves it running.
+            where = _sh("ip", "netns", "identify", str(others["libvirtd"][0]), check=False).stdout.strip()
+            return Daemons(where or None, {})
         raise ProviderError(
             f"a libvirtd runs (pid {others['libvirtd']}) but `virsh -c {URI} version` fails: fix or stop it "
             "(it owns /run/libvirt), then run again"
@@ -185,7 +189,7 @@ def stop(daemons: Daemons) -> list[str]:
                 until(lambda p=pid, s=start: starttime(p) != s, timeout=STOP_S, what=f"{name} {pid} to exit")
             except AssertionError:
                 _signal(pid, signal.SIGKILL)
-    if daemons.netns and daemons.netns in _sh("ip", "netns", "list", check=False).stdout.split():
+    if daemons.contained and daemons.netns in _sh("ip", "netns", "list", check=False).stdout.split():
         for pid in _sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split():
             _signal(int(pid), signal.SIGKILL)
         try:

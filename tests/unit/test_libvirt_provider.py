@@ -78,3 +78,13 @@ def test_kvm_asked_for_but_absent_is_refused_with_the_fix(
     monkeypatch.setenv("LAB_LIBVIRT_DRIVER", "kvm")
     with pytest.raises(ProviderError, match="unset LAB_LIBVIRT_DRIVER"):
         provider.preflight()
+
+
+def test_only_daemons_the_lab_started_are_its_to_stop() -> None:
+    from lab.providers.libvirtd import Daemons
+
+    assert Daemons("halab-x-lv-virt", {"libvirtd": [123, "456"]}).contained
+    # another lab's libvirtd, found running in its namespace: entered, never stopped or deleted
+    assert not Daemons("halab-y-lv-virt", {}).contained
+    assert Daemons("halab-y-lv-virt", {}).prefix() == ["ip", "netns", "exec", "halab-y-lv-virt"]
+    assert not Daemons(None, {}).contained and Daemons(None, {}).prefix() == []
