@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
+import subprocess
+from pathlib import Path
 
-from lab.providers.base import Provider
+from lab.providers.base import Provider, ProviderError
 from lab.wait import until
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a host command; with check, a failure raises naming the command and what it printed."""
+    p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise ProviderError(f"`{' '.join(argv)}` exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+    return p
+
+
+def starttime(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks since boot): with the PID, a process's identity."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+def signal_pid(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def put_command(path: str, mode: int, owner: str) -> str:
@@ -29,8 +54,6 @@ def kill_command(process: str) -> str:
 
 def stop_service_via(provider: Provider, node: str, process: str, timeout: float) -> None:
     """SIGTERM, as an orderly `systemctl stop` would, and wait until every such process is gone."""
-    from lab.providers.base import ProviderError
-
     q = shlex.quote(process)
     if provider.run(node, f"pkill -TERM -x {q}", timeout=10).rc != 0:
         raise ProviderError(f"{node}: no process named {process} to stop")

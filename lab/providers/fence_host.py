@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.providers.base import ProviderError
-from lab.providers.libvirtd import starttime
+from lab.providers.common import starttime
 from lab.wait import until
 
 # sshd writes its pid file within milliseconds of binding; a loaded host needs a few seconds at most.

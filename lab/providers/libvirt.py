@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lab.providers import fence_host, libvirtd
 from lab.providers.base import ProviderError, Result
-from lab.providers.common import daemon_command, kill_command, partition_script, put_command, stop_service_via
+from lab.providers.common import daemon_command, kill_command, partition_script, put_command, sh, stop_service_via
 from lab.providers.fence_host import FenceTarget
 from lab.scenario import Scenario
 from lab.wait import until
@@ -59,13 +59,6 @@ def default_state_root() -> Path:
     return Path(os.environ.get("HALAB_STATE_DIR", "/var/tmp/halab"))
 
 
-def _sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise ProviderError(f"`{' '.join(argv)}` exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    return p
-
-
 class LibvirtProvider:
     name = "libvirt"
     has_drbd = True
@@ -82,7 +75,7 @@ class LibvirtProvider:
         self.state_file = self.state_dir / "state.json"
         self._state: dict = self._load_state()
         self._remotes: dict = {}
-        self._seen: dict[tuple[str, str], list] = {}  # last addresses/mounts read from each guest
+        self._seen: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}  # last look at each guest
         self._vagrant = None
         self._fence: FenceTarget | None = None
         self._lock = threading.RLock()  # provisioning runs nodes in threads; vagrant calls and connects once each
@@ -198,10 +191,10 @@ class LibvirtProvider:
             raise ProviderError(
                 "vagrant is not installed: `bash .ci/install-debian-packages` (vagrant vagrant-libvirt)"
             )
-        plugins = _sh("vagrant", "plugin", "list", check=False, timeout=120).stdout
+        plugins = sh("vagrant", "plugin", "list", check=False, timeout=120).stdout
         if "vagrant-libvirt" not in plugins:
             raise ProviderError("the vagrant-libvirt plugin is missing: apt-get install vagrant-libvirt")
-        boxes = _sh("vagrant", "box", "list", check=False, timeout=120).stdout
+        boxes = sh("vagrant", "box", "list", check=False, timeout=120).stdout
         if not any(line.split()[:1] == [self.box] for line in boxes.splitlines()):
             raise ProviderError(
                 f"box {self.box} is not installed: build the offline one with `halab box build` (or set LAB_BOX to "
@@ -266,16 +259,16 @@ class LibvirtProvider:
         ns = self.client_netns(node)
         self._state["clients"].append(ns)
         self._save_state()
-        _sh("ip", "netns", "add", ns)
-        _sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
         for i, (net, addr) in enumerate(self.scenario.nodes[node].addresses.items()):
             host_end = f"hl{i}-{node}"[:15]
             where = ["-n", self.daemons.netns] if self.daemons and self.daemons.netns else []
-            _sh("ip", *where, "link", "add", host_end, "type", "veth", "peer", "name", net, "netns", ns)
-            _sh("ip", *where, "link", "set", host_end, "master", self._bridge(net), "up")
+            sh("ip", *where, "link", "add", host_end, "type", "veth", "peer", "name", net, "netns", ns)
+            sh("ip", *where, "link", "set", host_end, "master", self._bridge(net), "up")
             prefix = self.scenario.networks[net].cidr.prefixlen
-            _sh("ip", "-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", net)
-            _sh("ip", "-n", ns, "link", "set", net, "up")
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", net)
+            sh("ip", "-n", ns, "link", "set", net, "up")
 
     def down(self) -> None:
         """Destroy the VMs, networks and volumes vagrant made, the client namespaces, the daemons the lab started
@@ -288,10 +281,10 @@ class LibvirtProvider:
         fence_host.stop(self._state.get("fence_sshd"))  # in the lab namespace too, when there is one
         self._fence = None
         for ns in self._state.get("clients", []):
-            for pid in _sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
-            _sh("ip", "netns", "del", ns, check=False)
+            sh("ip", "netns", "del", ns, check=False)
         daemons = self.daemons
         if self._state.get("vms") and daemons and daemons.contained and not libvirtd.answers():
             # The harness that started them was killed, and its daemons with it: start them again, or the domains,
@@ -474,43 +467,22 @@ class LibvirtProvider:
             return False
 
     def mounts(self, node: str) -> list[tuple[str, str]]:
-        """A suspended guest cannot be asked, but it cannot change either: it still has what it had when it was
-        last read (which is how the observer sees a frozen node keep its mount)."""
-        if node in self.client_nodes or not self.is_running(node):
-            return []
-        if self._paused(node):
-            return self._seen.get(("mounts", node), [])
-        r = self.run(node, "cat /proc/mounts", timeout=5)
-        found = [(f[0], f[1]) for f in (ln.split() for ln in r.stdout.splitlines()) if len(f) > 1]
-        if r.ok:
-            self._seen[("mounts", node)] = found
-        return found
+        return self.observe(node)[1]
 
     def addresses(self, node: str) -> list[str]:
-        """As mounts(): a suspended guest keeps the addresses it was last seen with (a frozen VIP holder still
-        holds its VIP when it thaws)."""
-        if node in self.client_nodes:
-            out = _sh("ip", "-n", self.client_netns(node), "-o", "-4", "addr", "show", check=False).stdout
-        elif not self.is_running(node):
-            return []
-        elif self._paused(node):
-            return self._seen.get(("addresses", node), [])
-        else:
-            r = self.run(node, "ip -o -4 addr show", timeout=5)
-            out = r.stdout if r.ok else ""
-        found = [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3]
-        if node not in self.client_nodes and out:
-            self._seen[("addresses", node)] = found
-        return found
+        return self.observe(node)[0]
 
     def observe(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """addresses() and mounts() in one SSH round trip."""
+        """(addresses, mounts) in one SSH round trip. A suspended guest cannot be asked, but it cannot change
+        either: it reports what it was last seen with (how the observer sees a frozen node keep its VIP and mount);
+        a powered-off one holds nothing."""
         if node in self.client_nodes:
-            return self.addresses(node), []
+            out = sh("ip", "-n", self.client_netns(node), "-o", "-4", "addr", "show", check=False).stdout
+            return [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3], []
         if not self.is_running(node):
             return [], []
         if self._paused(node):
-            return self._seen.get(("addresses", node), []), self._seen.get(("mounts", node), [])
+            return self._seen.get(node, ([], []))
         try:
             r = self.run(node, "ip -o -4 addr show; echo @@; cat /proc/mounts", timeout=5)
         except ProviderError:
@@ -522,7 +494,7 @@ class LibvirtProvider:
         addr_text, mount_text = r.stdout.split("@@", 1)
         addrs = [ln.split()[3].split("/")[0] for ln in addr_text.splitlines() if len(ln.split()) > 3]
         mounts = [(f[0], f[1]) for f in (ln.split() for ln in mount_text.splitlines()) if len(f) > 1]
-        self._seen[("addresses", node)], self._seen[("mounts", node)] = addrs, mounts
+        self._seen[node] = (addrs, mounts)
         return addrs, mounts
 
     def memory_kib(self, node: str) -> dict[str, int]:

@@ -11,11 +11,11 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.providers.base import ProviderError
+from lab.providers.common import sh, signal_pid, starttime
 from lab.wait import until
 
 URI = "qemu:///system"
@@ -38,31 +38,17 @@ REQUIRED = {
 }
 
 
-def _sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise ProviderError(f"`{' '.join(argv)}` exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    return p
-
-
-def starttime(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
-
-
 def running_daemons() -> dict[str, list[int]]:
     """PIDs of every libvirtd/virtlogd on this host, whatever namespace they run in."""
     found: dict[str, list[int]] = {}
     for name in PIDFILES:
-        out = _sh("pgrep", "-x", name, check=False).stdout.split()
+        out = sh("pgrep", "-x", name, check=False).stdout.split()
         found[name] = [int(p) for p in out]
     return found
 
 
 def answers() -> bool:
-    return _sh("virsh", "-c", URI, "version", check=False, timeout=30).returncode == 0
+    return sh("virsh", "-c", URI, "version", check=False, timeout=30).returncode == 0
 
 
 @dataclass
@@ -115,7 +101,7 @@ def ensure(netns: str) -> Daemons:
         if answers():
             # Not ours: the host's (bridges in the root namespace) or another lab's (in its namespace; vagrant and
             # ssh must enter that one). Either way teardown leaves it running.
-            where = _sh("ip", "netns", "identify", str(others["libvirtd"][0]), check=False).stdout.strip()
+            where = sh("ip", "netns", "identify", str(others["libvirtd"][0]), check=False).stdout.strip()
             return Daemons(where or None, {})
         raise ProviderError(
             f"a libvirtd runs (pid {others['libvirtd']}) but `virsh -c {URI} version` fails: fix or stop it "
@@ -124,16 +110,16 @@ def ensure(netns: str) -> Daemons:
     _kvm_group()
     for d in ("/run/libvirt", "/var/lib/libvirt/dnsmasq", str(POOL_DIR)):
         Path(d).mkdir(parents=True, exist_ok=True)
-    if netns not in _sh("ip", "netns", "list", check=False).stdout.split():
-        _sh("ip", "netns", "add", netns)
-    _sh("ip", "-n", netns, "link", "set", "lo", "up")
+    if netns not in sh("ip", "netns", "list", check=False).stdout.split():
+        sh("ip", "netns", "add", netns)
+    sh("ip", "-n", netns, "link", "set", "lo", "up")
     daemons = Daemons(netns, {})
     try:
         for name in ("virtlogd", "libvirtd"):
             if others[name]:  # a virtlogd without libvirtd: left by someone else; it holds no lab state
                 continue
             PIDFILES[name].unlink(missing_ok=True)
-            _sh("ip", "netns", "exec", netns, f"/usr/sbin/{name}", "-d")
+            sh("ip", "netns", "exec", netns, f"/usr/sbin/{name}", "-d")
             pid = until(
                 lambda n=name: _pid_from(PIDFILES[n]),
                 timeout=STOP_S,
@@ -158,23 +144,23 @@ def _kvm_group() -> None:
     """What udev does on a normal host; with /dev/kvm root-only, libvirt re-probes QEMU on every define (notes:
     55-100 s each instead of 0.02 s)."""
     kvm = Path("/dev/kvm")
-    if kvm.exists() and _sh("getent", "group", "kvm", check=False).returncode == 0:
-        _sh("chgrp", "kvm", str(kvm))
+    if kvm.exists() and sh("getent", "group", "kvm", check=False).returncode == 0:
+        sh("chgrp", "kvm", str(kvm))
         kvm.chmod(0o660)
 
 
 def _ensure_pool(daemons: Daemons) -> None:
     """vagrant-libvirt uploads boxes and disks into the `default` storage pool."""
     virsh = ["virsh", "-c", URI]
-    if _sh(*virsh, "pool-info", POOL, check=False).returncode != 0:
-        _sh(*virsh, "pool-define-as", POOL, "dir", "--target", str(POOL_DIR))
+    if sh(*virsh, "pool-info", POOL, check=False).returncode != 0:
+        sh(*virsh, "pool-define-as", POOL, "dir", "--target", str(POOL_DIR))
     state = [
         ln.split(":", 1)[1].strip()
-        for ln in _sh(*virsh, "pool-info", POOL).stdout.splitlines()
+        for ln in sh(*virsh, "pool-info", POOL).stdout.splitlines()
         if ":" in ln and ln.split(":", 1)[0].strip() == "State"
     ]
     if state != ["running"]:
-        _sh(*virsh, "pool-start", POOL)
+        sh(*virsh, "pool-start", POOL)
 
 
 def stop(daemons: Daemons) -> list[str]:
@@ -184,28 +170,25 @@ def stop(daemons: Daemons) -> list[str]:
     for name in ("libvirtd", "virtlogd"):
         pid, start = (daemons.pids.get(name) or [None, None])[:2]
         if pid and starttime(pid) == start:
-            _signal(pid, signal.SIGTERM)
+            signal_pid(pid, signal.SIGTERM)
             try:
                 until(lambda p=pid, s=start: starttime(p) != s, timeout=STOP_S, what=f"{name} {pid} to exit")
             except AssertionError:
-                _signal(pid, signal.SIGKILL)
-    if daemons.contained and daemons.netns in _sh("ip", "netns", "list", check=False).stdout.split():
-        for pid in _sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split():
-            _signal(int(pid), signal.SIGKILL)
+                signal_pid(pid, signal.SIGKILL)
+    if daemons.contained and daemons.netns in sh("ip", "netns", "list", check=False).stdout.split():
+        for pid in sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split():
+            signal_pid(int(pid), signal.SIGKILL)
         try:
             until(
-                lambda: not _sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split(),
+                lambda: not sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split(),
                 timeout=STOP_S,
                 what=f"every process in {daemons.netns} to exit",
             )
         except AssertionError as exc:
             problems.append(str(exc))
-        _sh("ip", "netns", "del", daemons.netns, check=False)
-        if daemons.netns in _sh("ip", "netns", "list", check=False).stdout.split():
+        sh("ip", "netns", "del", daemons.netns, check=False)
+        if daemons.netns in sh("ip", "netns", "list", check=False).stdout.split():
             problems.append(f"namespace {daemons.netns} is still there")
     return problems
 
 
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)

@@ -24,7 +24,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab.providers.base import ProviderError, Result
-from lab.providers.common import daemon_command, kill_command, partition_script, put_command, stop_service_via
+from lab.providers.common import (
+    daemon_command,
+    kill_command,
+    partition_script,
+    put_command,
+    sh,
+    signal_pid,
+    starttime,
+    stop_service_via,
+)
 from lab.scenario import Scenario
 from lab.wait import until
 
@@ -70,13 +79,6 @@ chown rabbitmq:rabbitmq /run/rabbitmq /var/log/rabbitmq /var/lib/rabbitmq
 touch /run/halab-ready
 exec tini -s -- sleep infinity
 """
-
-
-def _sh(*argv: str, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise ProviderError(f"`{' '.join(argv)}` exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    return p
 
 
 def default_state_root() -> Path:
@@ -178,43 +180,43 @@ class NetnsProvider:
     def _existing_namespaces(self) -> list[str]:
         """This lab's namespaces that exist, by exact name: a lab named `<lab>-2` shares the prefix."""
         mine = {self.fabric} | {self.netns(n) for n in self.scenario.nodes} | set(self._state.get("namespaces", []))
-        out = _sh("ip", "netns", "list", check=False).stdout
+        out = sh("ip", "netns", "list", check=False).stdout
         return [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0] in mine]
 
     def _add_netns(self, name: str) -> None:
         self._state["namespaces"].append(name)
         self._save_state()  # record before creating, so a kill between the two still cleans up
-        _sh("ip", "netns", "add", name)
-        _sh("ip", "-n", name, "link", "set", "lo", "up")
+        sh("ip", "netns", "add", name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
 
     def _make_fabric(self) -> None:
         self._add_netns(self.fabric)
         for net in self.scenario.networks.values():
             br = f"br-{net.name}"[:15]
-            _sh("ip", "-n", self.fabric, "link", "add", br, "type", "bridge")
+            sh("ip", "-n", self.fabric, "link", "add", br, "type", "bridge")
             # Forward at once: a lab bridge has no loops, and STP's 30 s delay would cost every test.
-            _sh("ip", "-n", self.fabric, "link", "set", br, "type", "bridge", "forward_delay", "0", "stp_state", "0")
+            sh("ip", "-n", self.fabric, "link", "set", br, "type", "bridge", "forward_delay", "0", "stp_state", "0")
             if net.gateway is not None:
-                _sh("ip", "-n", self.fabric, "addr", "add", f"{net.gateway}/{net.cidr.prefixlen}", "dev", br)
-            _sh("ip", "-n", self.fabric, "link", "set", br, "up")
+                sh("ip", "-n", self.fabric, "addr", "add", f"{net.gateway}/{net.cidr.prefixlen}", "dev", br)
+            sh("ip", "-n", self.fabric, "link", "set", br, "up")
 
     def _make_node_network(self, node: str) -> None:
         ns = self.netns(node)
         self._add_netns(ns)
         for net_name in self.scenario.nodes[node].addresses:
             v = self.veth(node, net_name)
-            _sh("ip", "link", "add", v, "netns", self.fabric, "type", "veth", "peer", "name", net_name, "netns", ns)
-            _sh("ip", "-n", self.fabric, "link", "set", v, "master", f"br-{net_name}"[:15], "up")
+            sh("ip", "link", "add", v, "netns", self.fabric, "type", "veth", "peer", "name", net_name, "netns", ns)
+            sh("ip", "-n", self.fabric, "link", "set", v, "master", f"br-{net_name}"[:15], "up")
         self._configure_addresses(node)
 
     def _configure_addresses(self, node: str) -> None:
         ns = self.netns(node)
         for net_name, addr in self.scenario.nodes[node].addresses.items():
             prefix = self.scenario.networks[net_name].cidr.prefixlen
-            _sh("ip", "-n", ns, "addr", "flush", "dev", net_name)
-            _sh("ip", "-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", net_name)
-            _sh("ip", "-n", ns, "link", "set", net_name, "up")
-            _sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), "up")
+            sh("ip", "-n", ns, "addr", "flush", "dev", net_name)
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", net_name)
+            sh("ip", "-n", ns, "link", "set", net_name, "up")
+            sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), "up")
 
     def _node_dir(self, node: str) -> Path:
         return self.state_dir / "nodes" / node
@@ -276,7 +278,7 @@ class NetnsProvider:
             seen=lambda: f"unshare pid {p.pid} alive={p.poll() is None}",
         )
         self._state["init_pids"][node] = init
-        self._state.setdefault("init_starts", {})[node] = _starttime(init)
+        self._state.setdefault("init_starts", {})[node] = starttime(init)
         self._save_state()
 
     @staticmethod
@@ -294,7 +296,7 @@ class NetnsProvider:
         """The node's PID 1 as a host PID, only if it is still the process we started (PIDs are reused: a stale
         one would point nsenter and kill at some host process)."""
         pid = self._state["init_pids"].get(node)
-        if pid and _starttime(pid) is not None and _starttime(pid) == self._state.get("init_starts", {}).get(node):
+        if pid and starttime(pid) is not None and starttime(pid) == self._state.get("init_starts", {}).get(node):
             return int(pid)
         return None
 
@@ -310,32 +312,32 @@ class NetnsProvider:
         namespaces = set(self._state.get("namespaces", [])) | set(self._existing_namespaces())
         problems: list[str] = []
         for ns in namespaces:  # every process of a node, tini included, is in its network namespace
-            for pid in _sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 _kill(int(pid))
         for ns in namespaces:
             try:
                 until(
-                    lambda n=ns: not _sh("ip", "netns", "pids", n, check=False).stdout.split(),
+                    lambda n=ns: not sh("ip", "netns", "pids", n, check=False).stdout.split(),
                     timeout=DOWN_S,
                     what=f"every process in {ns} to exit",
-                    seen=lambda n=ns: _sh("ip", "netns", "pids", n, check=False).stdout,
+                    seen=lambda n=ns: sh("ip", "netns", "pids", n, check=False).stdout,
                 )
             except AssertionError as exc:
                 problems.append(str(exc))
-            _sh("ip", "netns", "del", ns, check=False)
+            sh("ip", "netns", "del", ns, check=False)
         images = list((self.state_dir / "disks").glob("*.img"))
         for dev in self._state.get("loops", {}).values():
-            _sh("losetup", "-d", dev, check=False)
+            sh("losetup", "-d", dev, check=False)
 
         def attached() -> list[str]:
-            return [ln for img in images for ln in _sh("losetup", "-j", str(img), check=False).stdout.splitlines()]
+            return [ln for img in images for ln in sh("losetup", "-j", str(img), check=False).stdout.splitlines()]
 
         def detached() -> bool:
             # The kernel drops a dead node's mounts (and so its hold on the loop device) after its last process
             # is gone, asynchronously: seconds on a loaded machine. `losetup -d` of a busy loop only marks it
             # autoclear, so ask again until it is gone.
             for line in attached():
-                _sh("losetup", "-d", line.split(":")[0], check=False)
+                sh("losetup", "-d", line.split(":")[0], check=False)
             return not attached()
 
         try:
@@ -422,8 +424,8 @@ class NetnsProvider:
         img.parent.mkdir(parents=True, exist_ok=True)
         with open(img, "wb") as fh:
             fh.truncate(size_mb * 1024 * 1024)
-        _sh("mkfs.xfs", "-q", "-f", str(img), timeout=60)
-        dev = _sh("losetup", "-f", "--show", str(img)).stdout.strip()
+        sh("mkfs.xfs", "-q", "-f", str(img), timeout=60)
+        dev = sh("losetup", "-f", "--show", str(img)).stdout.strip()
         self._state["loops"][service] = dev
         self._save_state()
         return dev
@@ -442,7 +444,7 @@ class NetnsProvider:
     def addresses(self, node: str) -> list[str]:
         # Read through the network namespace: works while the node is frozen, and after a crash
         # shows what the kernel would still answer on.
-        out = _sh("ip", "-n", self.netns(node), "-o", "-4", "addr", "show", check=False).stdout
+        out = sh("ip", "-n", self.netns(node), "-o", "-4", "addr", "show", check=False).stdout
         return [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3]
 
     def observe(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -485,7 +487,7 @@ class NetnsProvider:
         if pid:
             _kill(pid)  # SIGKILL of a PID namespace's init kills every process in it
             until(
-                lambda: _starttime(pid) is None,
+                lambda: starttime(pid) is None,
                 timeout=DOWN_S,
                 what=f"{node}'s init {pid} to die",
                 seen=lambda: Path(f"/proc/{pid}/status").read_text()[:200] if Path(f"/proc/{pid}").exists() else "",
@@ -508,7 +510,7 @@ class NetnsProvider:
 
     def _links(self, node: str, state: str) -> None:
         for net_name in self.scenario.nodes[node].addresses:
-            _sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), state)
+            sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), state)
 
     def freeze(self, node: str) -> None:
         """SIGSTOP every process of the node (repeated until no new process appears)."""
@@ -518,13 +520,13 @@ class NetnsProvider:
             if not new:
                 return
             for p in new:
-                _signal(p, signal.SIGSTOP)
+                signal_pid(p, signal.SIGSTOP)
                 stopped.add(p)
         raise ProviderError(f"{node}: processes kept appearing while freezing it")
 
     def thaw(self, node: str) -> None:
         for p in self.pids(node):
-            _signal(p, signal.SIGCONT)
+            signal_pid(p, signal.SIGCONT)
 
     def kill_service(self, node: str, process: str) -> None:
         r = self.run(node, kill_command(process), timeout=10)
@@ -537,12 +539,12 @@ class NetnsProvider:
     def cut(self, node: str, network: str) -> None:
         if network not in self.scenario.nodes[node].addresses:
             raise ProviderError(f"{node} has no NIC on network {network}")
-        _sh("ip", "-n", self.fabric, "link", "set", self.veth(node, network), "down")
+        sh("ip", "-n", self.fabric, "link", "set", self.veth(node, network), "down")
         self._state["cut"].append([node, network])
         self._save_state()
 
     def restore(self, node: str, network: str) -> None:
-        _sh("ip", "-n", self.fabric, "link", "set", self.veth(node, network), "up")
+        sh("ip", "-n", self.fabric, "link", "set", self.veth(node, network), "up")
         self._state["cut"] = [c for c in self._state["cut"] if c != [node, network]]
         self._save_state()
 
@@ -561,29 +563,15 @@ class NetnsProvider:
 
     def heal(self) -> None:
         """Undo every partition and cut NIC."""
-        _sh("ip", "netns", "exec", self.fabric, "nft", "delete", "table", "bridge", "halab", check=False)
+        sh("ip", "netns", "exec", self.fabric, "nft", "delete", "table", "bridge", "halab", check=False)
         for node, net in list(self._state["cut"]):
             self.restore(node, net)
         self._state["partitions"] = []
         self._save_state()
 
 
-def _starttime(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks since boot): with the PID, a process's identity."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
 def _kill(pid: int) -> None:
-    _signal(pid, signal.SIGKILL)
+    signal_pid(pid, signal.SIGKILL)
 
 
 def _killpg(pid: int) -> None:
