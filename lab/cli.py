@@ -1,216 +1,291 @@
-"""halab: follow the guide by hand. `halab up|provision|status|fault|down SCENARIO`.
+"""halab: bring a scenario's lab up, get into its nodes, break it, watch it, judge it.
 
-Thin over lab/session.py; the provider's state file carries a lab between invocations."""
+\b
+    halab up SCENARIO [--lab NAME]      halab provision LAB      halab down LAB
+    halab list                          halab status LAB [--watch]
+    halab exec LAB NODE -- CMD...       halab shell LAB NODE     halab logs LAB NODE [SERVICE]
+    halab fault LAB FAULT TARGET ...    halab heal LAB ID|--all  (see `halab fault --help`)
+    halab record LAB / halab check LAB  a hand-run judged as a test would judge it
+    halab run SCENARIO SCHEDULE         up, provision, workloads, the schedule's faults, verdict, report
+    halab report LAB                    halab box build
+
+LAB is a running lab's name (a scenario file's stem, or --lab NAME), or a scenario name or path. A running lab's
+provider and profile are remembered (lab/registry.py): later commands need not repeat them.
+Every failure is one line on stderr and exit code 2 (HALAB_DEBUG=1 adds the traceback)."""
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
+import time
+import traceback
 from pathlib import Path
 
+import click
+
+from lab import registry
 from lab.box import DEFAULT_NAME, BoxError, add_box, build_box
+from lab.cli_faults import fault_group, register_fault_commands
 from lab.providers import ProviderError
-from lab.scenario import ScenarioError
-from lab.session import SERVICE_PROCESS, Lab
+from lab.scenario import ScenarioError, load_scenario, scenario_path
+from lab.session import Lab
 from lab.wait import WaitTimeout
-
-FAULT_HELP = """faults (all on the running lab):
-  crash NODE              every process dies, links go dark (power cut)
-  restart NODE            power a crashed node on; it rejoins the cluster
-  freeze NODE / thaw NODE SIGSTOP / SIGCONT every process of the node
-  kill NODE SERVICE       SIGKILL one service's processes (mysql, galera, rabbitmq, corosync, pacemaker,
-                          haproxy, keepalived, memcached)
-  stop NODE SERVICE       SIGTERM them and wait until they exit (an orderly stop)
-  start NODE SERVICE      start a killed or stopped service again (active/active)
-  cut NODE NETWORK        take one NIC's link down / restore NODE NETWORK
-  partition NETWORK A[,A2] B[,B2] [--one-way]   drop frames between two sides on one network
-  heal                    undo every partition and cut
-  standby NODE / online NODE   Pacemaker node standby (orderly migration) and back"""
+from provision import logs as node_logs
 
 
-def _lab(args: argparse.Namespace) -> Lab:
-    return Lab(args.scenario, provider=args.provider, profile=args.profile)
+class Failure(click.ClickException):
+    """An expected failure: printed as one line, exit code 2."""
+
+    exit_code = 2
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    print(f"provider: {lab.provider_name} ({lab.provider_reason})")
+def open_lab(name: str, provider: str | None = None, profile: str | None = None, lab: str | None = None) -> Lab:
+    """A running lab by name (its remembered scenario, provider and profile), else a scenario to bring up."""
+    wanted = lab or (Path(name).stem if name.endswith(".yaml") else name)
+    entries = [e for e in registry.find(wanted) if provider in (None, "auto", e.provider)]
+    if len(entries) > 1:
+        raise Failure(f"lab {wanted} runs on {' and '.join(e.provider for e in entries)}: pass --provider")
+    if entries:
+        e = entries[0]
+        return Lab(e.scenario, provider=e.provider, profile=profile or e.profile, lab=e.lab)
+    return Lab(name, provider=provider, profile=profile, lab=lab)
+
+
+def running_lab(name: str, provider: str | None) -> Lab:
+    lab = open_lab(name, provider)
+    if not lab.provider.is_up():
+        raise Failure(f"{lab.scenario.name} is not up on {lab.provider_name}: `halab up {name}` first")
+    return lab
+
+
+provider_opt = click.option("--provider", default=None, help="netns, libvirt or auto (default: the lab's, or auto)")
+profile_opt = click.option("--profile", default=None, help="a profile of the scenario (default: the scenario's)")
+lab_opt = click.option("--lab", "lab_name", default=None, help="the lab's name (default: the scenario file's stem)")
+
+
+@click.group(help=__doc__, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    pass
+
+
+@cli.command(help="create the scenario's networks and nodes")
+@click.argument("scenario")
+@provider_opt
+@profile_opt
+@lab_opt
+def up(scenario: str, provider: str | None, profile: str | None, lab_name: str | None) -> None:
+    lab = open_lab(scenario, provider, profile, lab_name)
+    click.echo(f"provider: {lab.provider_name} ({lab.provider_reason})")
     lab.up()
-    print(f"{lab.scenario.name}: nodes {', '.join(lab.scenario.nodes)} up; next: halab provision {args.scenario}")
-    return 0
+    click.echo(
+        f"{lab.scenario.name}: nodes {', '.join(lab.scenario.nodes)} up; next: halab provision {lab.scenario.name}"
+    )
 
 
-def cmd_provision(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    if not lab.provider.is_up():
-        lab.up()
-    lab.provision()
-    print(lab.status())
-    return 0
+@cli.command(help="configure the scenario's services (brings the lab up first if needed)")
+@click.argument("lab")
+@provider_opt
+@profile_opt
+@lab_opt
+def provision(lab: str, provider: str | None, profile: str | None, lab_name: str | None) -> None:
+    the_lab = open_lab(lab, provider, profile, lab_name)
+    if not the_lab.provider.is_up():
+        the_lab.up()
+    the_lab.provision()
+    click.echo(the_lab.status())
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    if not lab.provider.is_up():
-        print(f"{lab.scenario.name}: not up (halab up {args.scenario})")
-        return 1
-    print(lab.status())
-    for node in lab.scenario.nodes:
-        running = lab.provider.is_running(node)
-        vips = [str(v.address) for v in lab.scenario.vips.values() if str(v.address) in lab.provider.addresses(node)]
-        disks = set(lab.provider.shared_disks().values())
-        mounts = [f"{src} on {dst}" for src, dst in lab.provider.mounts(node) if src in disks]
-        print(f"{node:8} {'running' if running else 'DOWN':8} VIPs {vips or '-'}  shared mounts {mounts or '-'}")
-    return 0
-
-
-def _check_names(lab: Lab, fault: str, a: list[str]) -> None:
-    """Node and network names must be the scenario's: a typo must not print `done` and do nothing."""
-    nodes, nets = set(lab.scenario.nodes), set(lab.scenario.networks)
-    if fault == "partition":
-        named = [("network", a[0], nets)] + [("node", n, nodes) for n in a[1].split(",") + a[2].split(",")]
-    else:
-        named = [("node", a[0], nodes)] if a else []
-        if fault in ("cut", "restore"):
-            named.append(("network", a[1], nets))
-    for kind, name, known in named:
-        if name not in known:
-            raise ScenarioError(
-                lab.scenario.path, f"{kind}s", f"no {kind} {name!r}", f"use one of: {', '.join(sorted(known))}"
-            )
-
-
-def cmd_fault(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    p = lab.provider
-    f, a = args.fault, args.args
-    need = {
-        "crash": 1,
-        "restart": 1,
-        "freeze": 1,
-        "thaw": 1,
-        "kill": 2,
-        "stop": 2,
-        "start": 2,
-        "cut": 2,
-        "restore": 2,
-        "partition": 3,
-        "heal": 0,
-        "standby": 1,
-        "online": 1,
-    }
-    if f not in need:
-        raise SystemExit(f"unknown fault {f!r}\n{FAULT_HELP}")
-    if len(a) != need[f]:
-        raise SystemExit(f"{f} takes {need[f]} argument(s), got {a}\n{FAULT_HELP}")
-    _check_names(lab, f, a)
-    if f == "crash":
-        p.crash(a[0])
-    elif f == "restart":
-        lab.restart_node(a[0])
-    elif f == "freeze":
-        p.freeze(a[0])
-    elif f == "thaw":
-        p.thaw(a[0])
-    elif f == "kill":
-        p.kill_service(a[0], SERVICE_PROCESS.get(a[1], a[1]))
-    elif f == "stop":
-        p.stop_service(a[0], SERVICE_PROCESS.get(a[1], a[1]))
-    elif f == "start":
-        lab.playbook.start_service(lab.ctx, a[0], a[1])
-    elif f == "cut":
-        p.cut(a[0], a[1])
-    elif f == "restore":
-        p.restore(a[0], a[1])
-    elif f == "partition":
-        p.partition(a[0], a[1].split(","), a[2].split(","), one_way=args.one_way)
-    elif f == "heal":
-        p.heal()
-    elif f in ("standby", "online"):
-        p.run(a[0], f"crm node {f} {a[0]}", check=True)
-    print(f"{f} {' '.join(a)}: done")
-    return 0
-
-
-def cmd_down(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    lab.down()
+@cli.command(help="remove everything the lab made (also after a killed run)")
+@click.argument("lab")
+@provider_opt
+@lab_opt
+def down(lab: str, provider: str | None, lab_name: str | None) -> None:
+    the_lab = open_lab(lab, provider, lab=lab_name)
+    the_lab.down()
     gone = {
         "netns": "namespaces, processes and loop devices",
         "libvirt": "VMs, libvirt networks and volumes, client namespaces, and the libvirt daemons the lab started",
     }
-    print(f"{lab.scenario.name} ({lab.provider_name}): {gone.get(lab.provider_name, 'everything')} removed")
-    return 0
+    click.echo(f"{the_lab.scenario.name} ({the_lab.provider_name}): {gone.get(the_lab.provider_name, 'all')} removed")
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    runs = sorted((lab.run_dir.parent).glob("*/report.json"))
-    if not runs:
-        print(f"no reports under {lab.run_dir.parent}")
-        return 1
-    print(json.dumps(json.loads(runs[-1].read_text()), indent=2) if args.json else runs[-1])
-    return 0
-
-
-def cmd_box_build(args: argparse.Namespace) -> int:
-    box = build_box(Path(args.out), name=args.name, size_gb=args.size_gb, force=args.force)
-    if not args.no_add:
-        add_box(box, args.name)
-        print(f"vagrant box {args.name}: added from {box} (LAB_BOX={args.name})")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="halab", description=__doc__, epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = ap.add_subparsers(dest="command", required=True)
-    for name, fn, helptext in (
-        ("up", cmd_up, "create the scenario's networks and nodes"),
-        ("provision", cmd_provision, "configure corosync, pacemaker and the guide's resources"),
-        ("status", cmd_status, "crm_mon, VIP holders and shared mounts per node"),
-        ("fault", cmd_fault, "apply a fault (see below)"),
-        ("down", cmd_down, "remove everything the lab made (also after a killed run)"),
-        ("report", cmd_report, "path of the latest report (--json: its content)"),
-    ):
-        p = sub.add_parser(
-            name,
-            help=helptext,
-            epilog=FAULT_HELP if name == "fault" else None,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+@cli.command("list", help="the labs that are up: scenario, topology, provider, profile, nodes, since")
+def list_labs() -> None:
+    entries = registry.entries()
+    if not entries:
+        click.echo("no labs are up")
+        return
+    row = "{:<20} {:<15} {:<8} {:<9} {:<12} {:<20} {}"
+    click.echo(row.format("lab", "topology", "provider", "profile", "provisioned", "since", "scenario / nodes"))
+    for e in entries:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.since))
+        click.echo(
+            row.format(e.lab, e.topology, e.provider, e.profile, "yes" if e.provisioned else "no", since, e.scenario)
         )
-        p.add_argument("scenario", help="scenario name (scenarios/NAME.yaml) or path")
-        p.add_argument("--provider", default=None, help="netns, libvirt or auto (default: $LAB_PROVIDER or auto)")
-        p.add_argument("--profile", default=None, help="guide or hardened (default: $LAB_PROFILE or the scenario's)")
-        p.set_defaults(fn=fn)
-        if name == "fault":
-            p.add_argument("fault")
-            p.add_argument("args", nargs="*")
-            p.add_argument("--one-way", action="store_true", help="partition: drop only A -> B")
-        if name == "report":
-            p.add_argument("--json", action="store_true")
-    box = sub.add_parser("box", help="the offline Debian 12 libvirt box (lab/box.py)")
-    box_sub = box.add_subparsers(dest="box_command", required=True)
-    b = box_sub.add_parser("build", help="build it from Debian packages (cached by package list), vagrant box add it")
-    b.add_argument("--out", default="/var/tmp/halab-box", help="where the box and its stamp go")
-    b.add_argument("--name", default=DEFAULT_NAME, help=f"Vagrant box name (default {DEFAULT_NAME})")
-    b.add_argument("--size-gb", type=int, default=4, help="virtual disk size (default 4)")
-    b.add_argument("--force", action="store_true", help="rebuild even when the cached box matches")
-    b.add_argument("--no-add", action="store_true", help="only build, no `vagrant box add`")
-    b.set_defaults(fn=cmd_box_build)
-    return ap
+        click.echo(f"{'':20} nodes: {', '.join(e.nodes)}")
+
+
+def status_text(lab: Lab) -> str:
+    from lab.handrun import Ledger, recording
+
+    lines = [lab.status().rstrip(), ""]
+    disks = set(lab.provider.shared_disks().values())
+    for node in lab.scenario.nodes:
+        if not lab.provider.is_running(node):  # a crashed node's namespace keeps its addresses: it holds nothing
+            lines.append(f"{node:12} DOWN")
+            continue
+        addrs, mounts = lab.provider.observe(node)
+        vips = [f"{name} {v.address}" for name, v in lab.scenario.vips.items() if str(v.address) in addrs]
+        shared = [f"{src} on {dst}" for src, dst in mounts if src in disks]
+        lines.append(f"{node:12} running  VIPs: {', '.join(vips) or '-'}  shared mounts: {', '.join(shared) or '-'}")
+    applied = Ledger(lab).applied()
+    lines.append("")
+    lines.append("applied faults: " + ("; ".join(f"[{i}] {f.describe()}" for i, f in applied) or "none"))
+    rec = recording(lab)
+    lines.append(f"recording: {rec} (`halab check {lab.scenario.name}` ends it)" if rec else "recording: no")
+    return "\n".join(lines)
+
+
+@cli.command(help="membership, quorum, resources, VIP holders, shared mounts and applied faults")
+@click.argument("lab")
+@provider_opt
+@click.option("--watch", is_flag=True, help="refresh until Ctrl-C")
+@click.option("--interval", default=2.0, show_default=True, help="seconds between refreshes with --watch")
+def status(lab: str, provider: str | None, watch: bool, interval: float) -> None:
+    the_lab = running_lab(lab, provider)
+    if not watch:
+        click.echo(status_text(the_lab))
+        return
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console()
+
+    def frame() -> Text:
+        return Text(f"{time.strftime('%H:%M:%S')}  {the_lab.scenario.name}  (Ctrl-C ends)\n\n{status_text(the_lab)}")
+
+    try:
+        if console.is_terminal:
+            with Live(frame(), console=console, screen=True, auto_refresh=False) as live:
+                while True:
+                    time.sleep(interval)
+                    live.update(frame(), refresh=True)
+        while True:  # not a terminal: one block per refresh, for a log
+            click.echo(frame().plain + "\n")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+def _exec(lab: Lab, node: str, argv: list[str], *, tty: bool) -> None:
+    if node not in lab.scenario.nodes:
+        raise Failure(f"{lab.scenario.path}: nodes: no node {node!r}. Fix: use one of {', '.join(lab.scenario.nodes)}")
+    full = lab.provider.command_argv(node, argv, tty=tty)
+    sys.stdout.flush()
+    os.execvp(full[0], full)  # stdin, stdout, stderr and the exit code are the command's own
+
+
+@cli.command("exec", help="run a command in a node: stdout, stderr and exit code passed through")
+@click.argument("lab")
+@click.argument("node")
+@click.argument("command", nargs=-1, required=True)
+@provider_opt
+def exec_cmd(lab: str, node: str, command: tuple[str, ...], provider: str | None) -> None:
+    _exec(running_lab(lab, provider), node, list(command), tty=sys.stdin.isatty())
+
+
+@cli.command(help="an interactive root shell in a node")
+@click.argument("lab")
+@click.argument("node")
+@provider_opt
+def shell(lab: str, node: str, provider: str | None) -> None:
+    the_lab = running_lab(lab, provider)
+    _exec(the_lab, node, ["bash", "-l"] if the_lab.provider_name == "netns" else [], tty=True)
+
+
+@cli.command(help="a node's logs: every log file, or one service's (corosync, pacemaker, mysql, galera, ...)")
+@click.argument("lab")
+@click.argument("node")
+@click.argument("service", required=False)
+@click.option("-n", "--lines", default=100, show_default=True, help="lines from the end of each file")
+@click.option("-f", "--follow", is_flag=True, help="keep printing as the logs grow")
+@provider_opt
+def logs(lab: str, node: str, service: str | None, lines: int, follow: bool, provider: str | None) -> None:
+    try:
+        cmd = node_logs.command(service, lines=lines, follow=follow)
+    except KeyError as exc:
+        raise Failure(str(exc.args[0])) from None
+    _exec(running_lab(lab, provider), node, ["sh", "-c", cmd], tty=False)
+
+
+@cli.command(help="the latest report's path (--json: its content)")
+@click.argument("lab")
+@click.option("--json", "as_json", is_flag=True)
+def report(lab: str, as_json: bool) -> None:
+    from lab.session import REPO
+
+    name = Path(lab).stem if lab.endswith(".yaml") else lab
+    base = Path(os.environ.get("HALAB_REPORTS_DIR", REPO / "reports")) / name
+    runs = sorted(base.glob("*/report.json"))
+    if not runs:
+        raise Failure(f"no reports under {base}: run `halab run`, `halab check` or a test suite first")
+    click.echo(runs[-1].read_text() if as_json else str(runs[-1]))
+
+
+@cli.group(help="the offline Debian 12 libvirt box (lab/box.py)")
+def box() -> None:
+    pass
+
+
+@box.command("build", help="build it from Debian packages (cached by package list), vagrant box add it")
+@click.option("--out", default="/var/tmp/halab-box", show_default=True, help="where the box and its stamp go")
+@click.option("--name", default=DEFAULT_NAME, show_default=True, help="Vagrant box name")
+@click.option("--size-gb", default=4, show_default=True, help="virtual disk size")
+@click.option("--force", is_flag=True, help="rebuild even when the cached box matches")
+@click.option("--no-add", is_flag=True, help="only build, no `vagrant box add`")
+def box_build(out: str, name: str, size_gb: int, force: bool, no_add: bool) -> None:
+    built = build_box(Path(out), name=name, size_gb=size_gb, force=force)
+    if not no_add:
+        add_box(built, name)
+        click.echo(f"vagrant box {name}: added from {built} (LAB_BOX={name})")
+
+
+cli.add_command(fault_group)
+register_fault_commands(cli, open_lab, running_lab, Failure)
+
+EXPECTED = (ScenarioError, ProviderError, WaitTimeout, BoxError, ValueError, LookupError, RuntimeError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
-    except (ScenarioError, ProviderError, WaitTimeout, BoxError) as exc:
-        print(f"halab: {exc}", file=sys.stderr)
+        cli.main(args=argv, prog_name="halab", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        print("halab: aborted", file=sys.stderr)
+        return 130
+    except click.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx else "halab"
+        print(f"halab: {exc.format_message()} (see `{cmd} --help`)", file=sys.stderr)
+        return 2
+    except click.ClickException as exc:
+        print(f"halab: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("halab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, never a traceback, unless asked for
+        if os.environ.get("HALAB_DEBUG") == "1":
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        kind = "" if isinstance(exc, EXPECTED) else f"internal error ({type(exc).__name__}): "
+        print(f"halab: {kind}{first or type(exc).__name__}", file=sys.stderr)
         return 2
 
+
+__all__ = ["cli", "main", "open_lab", "scenario_path", "load_scenario"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.providers import ProviderError, Unsupported
+from lab.scenario import Scenario, ScenarioError, load_scenario
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
 
@@ -27,10 +28,31 @@ def providers_requested() -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()] or ["auto"]
 
 
-def make_lab(scenario: str, profile: str | None, provider: str | None = None) -> Iterator[Lab]:
+def scenario_for(topology: str) -> Scenario:
+    """LAB_SCENARIO (a name or a path) when it is of `topology`, else the shipped scenarios/<topology>.yaml: the
+    suites run unchanged on a user's own scenario."""
+    wanted = os.environ.get("LAB_SCENARIO", "").strip()
+    if not wanted:
+        return load_scenario(topology)
+    sc = load_scenario(wanted)
+    if sc.topology != topology:
+        pytest.fail(
+            f"LAB_SCENARIO={wanted} is of topology {sc.topology}, not {topology}: run it with tox -e lab-{sc.topology}",
+            pytrace=False,
+        )
+    return sc
+
+
+def make_lab(topology: str, profile: str | None, provider: str | None = None) -> Iterator[Lab]:
+    """One lab of the scenario for `topology` under `profile`, up and provisioned, down after the module."""
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        lab = Lab(scenario, provider=provider, profile=profile)
+        sc = scenario_for(topology)
+    except ScenarioError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    scenario = sc.name
+    try:
+        lab = Lab(sc, provider=provider, profile=profile)
     except Unsupported as exc:  # asked for explicitly (LAB_PROVIDER): a suite that runs nothing must not pass
         pytest.fail(str(exc), pytrace=False)
     print(f"\n[halab] {scenario} on {lab.provider_name} ({lab.provider_reason}), profile {lab.profile}")

@@ -12,8 +12,8 @@ from lab.workload.config import Endpoint, WorkloadConfig
 from provision import api, galera, haproxy, keepalived, memcached, rabbitmq_cluster
 from provision.context import Context
 
+HONOURS_LAB_SERVICES = False  # every service of the chapter runs together
 PACKAGES = ["mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached"]
-VIP = "api"  # scenario.vips key of the VRRP VIP
 HTTP_SERVICE = "keystone-public"  # the API the HTTP writer goes through (port 5000)
 
 
@@ -21,8 +21,13 @@ def role_nodes(ctx: Context, role: str) -> list[str]:
     return [n.name for n in ctx.scenario.nodes_with_role(role)]
 
 
+def vip_name(ctx: Context) -> str:
+    """The scenario's VRRP VIP: the one its services sit behind (whatever the scenario calls it)."""
+    return next(iter(ctx.scenario.services.values())).vip
+
+
 def vip_address(ctx: Context) -> str:
-    return str(ctx.scenario.vips[VIP].address)
+    return str(ctx.scenario.vips[vip_name(ctx)].address)
 
 
 def _parallel(fn, nodes: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +63,8 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     -> RabbitMQ), AMQP publisher + consumer over every broker (guide ch. 7 rabbit_hosts), TCP probes of the VIP."""
     vip, pw = vip_address(ctx), ctx.secrets
     brokers = [
-        str(ctx.scenario.nodes[n].addresses[ctx.scenario.vips[VIP].network]) for n in role_nodes(ctx, "rabbitmq")
+        str(ctx.scenario.nodes[n].addresses[ctx.scenario.vips[vip_name(ctx)].network])
+        for n in role_nodes(ctx, "rabbitmq")
     ]
     sql = Endpoint("galera", vip, ctx.scenario.services["galera"].port, "halab", pw.mysql_password)
     http = Endpoint("api", vip, ctx.scenario.services[HTTP_SERVICE].port)

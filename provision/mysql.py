@@ -27,7 +27,10 @@ def configure_node(ctx: Context, node: str) -> None:
 def crm(ctx: Context, device: str) -> str:
     vip = ctx.scenario.vip_for("mysql")
     prefix = ctx.scenario.networks[vip.network].cidr.prefixlen
-    return render("mysql.crm.j2", vip=vip.address, prefixlen=prefix, device=device, drbd=ctx.drbd)
+    group = ctx.scenario.services["mysql"].group
+    return render(
+        "mysql.crm.j2", vip=vip.address, prefixlen=prefix, device=device, drbd=ctx.drbd, ip_id=vip.resource, group=group
+    )
 
 
 def client_sql(ctx: Context) -> str:

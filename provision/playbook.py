@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from types import ModuleType
-from typing import Protocol
+from typing import Protocol, cast
 
 from lab.checks.base import Check
 from lab.scenario import Scenario
 from lab.workload.config import WorkloadConfig
 from provision.context import Context
 
+# scenario `topology:` -> the module that builds it (lab.scenario.TOPOLOGIES names and describes them)
+PLAYBOOKS = {"active-passive": "provision.active_passive", "active-active": "provision.active_active"}
+
 
 class Playbook(Protocol):
+    """What a playbook module offers; each module satisfies it structurally (mypy checks the modules against it)."""
+
     PACKAGES: list[str]  # Debian packages whose versions go into the report
+    HONOURS_LAB_SERVICES: bool  # whether LAB_SERVICES may narrow the services it runs
 
     def converge(self, ctx: Context) -> None: ...
     def services(self, ctx: Context) -> list[str]: ...
@@ -44,12 +49,6 @@ class Playbook(Protocol):
     def notes(self, ctx: Context) -> list[str]: ...
 
 
-def playbook_for(scenario: Scenario) -> ModuleType:
-    """scenarios/active-passive.yaml -> provision/active_passive.py, and so on."""
-    name = scenario.name.replace("-", "_")
-    try:
-        return importlib.import_module(f"provision.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"provision.{name}":
-            raise
-        raise LookupError(f"no playbook provision/{name}.py for scenario {scenario.name}") from None
+def playbook_for(scenario: Scenario) -> Playbook:
+    """The playbook of the scenario's topology (never of its file name: any file name works)."""
+    return cast(Playbook, importlib.import_module(PLAYBOOKS[scenario.topology]))

@@ -32,7 +32,16 @@ def prepare_disk(ctx: Context, node: str, device: str) -> None:
 def crm(ctx: Context, device: str) -> str:
     vip = ctx.scenario.vip_for("rabbitmq")
     prefix = ctx.scenario.networks[vip.network].cidr.prefixlen
-    return render("rabbitmq.crm.j2", vip=vip.address, prefixlen=prefix, device=device, drbd=ctx.drbd)
+    group = ctx.scenario.services["rabbitmq"].group
+    return render(
+        "rabbitmq.crm.j2",
+        vip=vip.address,
+        prefixlen=prefix,
+        device=device,
+        drbd=ctx.drbd,
+        ip_id=vip.resource,
+        group=group,
+    )
 
 
 def create_client_account(ctx: Context, node: str) -> None:

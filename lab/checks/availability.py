@@ -8,6 +8,7 @@ the same service share the timeline, so any acknowledged op ends a run of failur
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ class Outage:
     downtime_ms: int | None  # None = never recovered within the history
     failed_ops: int
     indeterminate_ops: int
+    # the first failed op of the run (a gap: the last ack before it): which fault caused it
+    onset: float | None = dataclasses.field(default=None, compare=False)
 
     @property
     def recovered(self) -> bool:
@@ -36,12 +39,14 @@ def _zero(service: str) -> Outage:
     return Outage(service, None, None, 0, 0, 0)
 
 
-def _candidate(service: str, start: float | None, end: float | None, since: float, bad: list[Op]) -> Outage:
+def _candidate(
+    service: str, start: float | None, end: float | None, since: float, bad: list[Op], onset: float | None
+) -> Outage:
     # Without any ack before the failures the fault time `since` is the anchor of the measurement.
     anchor = start if start is not None else since
     downtime = None if end is None else round((end - anchor) * 1000)
     fails = sum(1 for o in bad if o.type == FAIL)
-    return Outage(service, start, end, downtime, fails, sum(1 for o in bad if o.type == INFO))
+    return Outage(service, start, end, downtime, fails, sum(1 for o in bad if o.type == INFO), onset)
 
 
 def _severity(o: Outage) -> tuple[float, int]:
@@ -63,6 +68,7 @@ def outage(
     until: float | None = None,
     fs: Iterable[str] = ("write", "publish", "connect"),
     max_gap_s: float | None = None,
+    onset_within: tuple[float, float | None] | None = None,
 ) -> Outage:
     """The longest outage of `service` whose failures (or gap) fall at or after `since`.
 
@@ -71,6 +77,8 @@ def outage(
     `since`) are one too, as is a request still pending at the end of the history (`until`, else
     the last op recorded) more than `max_gap_s` after the last ack: a frozen server hangs requests
     rather than failing them. An outage that never ended wins; otherwise the longest downtime.
+    With `onset_within=(a, b)`, only outages whose onset lies in [a, b) count: the outages one fault of several
+    caused (a is its time, b the next fault's).
     """
     fset = set(fs)
     ops = sorted(history.select(f=fset, service=service, until=until), key=lambda o: o.time)
@@ -86,16 +94,20 @@ def outage(
         gap = max_gap_s is not None and prev_ok is not None and o.time >= since
         gap = gap and o.time - prev_ok > max_gap_s
         if recent or gap:
-            candidates.append(_candidate(service, prev_ok, o.time, since, recent))
+            onset = bad[0].time if recent else prev_ok
+            candidates.append(_candidate(service, prev_ok, o.time, since, recent, onset))
         prev_ok, bad = o.time, []
     recent = [b for b in bad if b.time >= since]
     if recent:
-        candidates.append(_candidate(service, prev_ok, None, since, recent))
+        candidates.append(_candidate(service, prev_ok, None, since, recent, bad[0].time))
     elif max_gap_s is not None:
         end_of_history = until if until is not None else max((o.time for o in history), default=since)
         anchor = prev_ok if prev_ok is not None else since
         if end_of_history - anchor > max_gap_s and end_of_history >= since and _hung(ops, prev_ok):
-            candidates.append(_candidate(service, prev_ok, None, since, []))
+            candidates.append(_candidate(service, prev_ok, None, since, [], prev_ok))
+    if onset_within is not None:
+        lo, hi = onset_within
+        candidates = [c for c in candidates if c.onset is None or (c.onset >= lo and (hi is None or c.onset < hi))]
     if not candidates:
         return _zero(service)
     return max(candidates, key=_severity)

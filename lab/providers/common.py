@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from lab.providers.base import Provider, ProviderError
@@ -65,14 +65,9 @@ def stop_service_via(provider: Provider, node: str, process: str, timeout: float
     )
 
 
-def partition_script(table: str, side_a: list[str], side_b: list[str], *, one_way: bool) -> str:
-    """nftables (bridge family) rules dropping frames from ports `side_a` to ports `side_b` (and back unless
-    one_way): a partition on a bridge, whatever made the ports (veths of the netns fabric, libvirt's taps)."""
-    a = ", ".join(json.dumps(p) for p in side_a)
-    b = ", ".join(json.dumps(p) for p in side_b)
-    rules = [f"iifname {{ {a} }} oifname {{ {b} }} drop"]
-    if not one_way:
-        rules.append(f"iifname {{ {b} }} oifname {{ {a} }} drop")
+def bridge_filter(table: str, rules: Sequence[str]) -> str:
+    """An nftables (bridge family) table dropping what `rules` match on a bridge's forward path, whatever made
+    its ports (veths of the netns fabric, libvirt's taps): one table per fault, so each heals on its own."""
     body = "".join(f"  {r}\n" for r in rules)
     head = f"table bridge {table} {{\n chain forward {{\n  type filter hook forward priority 0; policy accept;\n"
     return f"{head}{body} }}\n}}\n"

@@ -9,7 +9,7 @@ fed by the same scenario YAML), faults from the host through libvirt-python.
   timestamps and the observer use, so a measured gap never mixes two clocks.
 - Commands: fabric over `vagrant ssh-config` (lab/providers/ssh.py), as root through sudo.
 - Faults: crash = destroy (power cut), freeze/thaw = suspend/resume, reset, cut/restore = the NIC's link state
-  (updateDeviceFlags), partition = nftables bridge rules on the VMs' taps, kill/stop a service through the guest.
+  (updateDeviceFlags), partition and packet loss = nftables bridge rules on the taps, kill/stop a service in the guest.
 - Storage: each cluster VM has a second virtio disk (/dev/vdb); provision/drbd.py builds the guide's DRBD
   resources on it, so `has_drbd` is true here.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lab.providers import fence_host, libvirtd
 from lab.providers.base import ProviderError, Result
-from lab.providers.common import daemon_command, kill_command, partition_script, put_command, sh, stop_service_via
+from lab.providers.common import bridge_filter, daemon_command, kill_command, put_command, sh, stop_service_via
 from lab.providers.fence_host import FenceTarget
 from lab.scenario import Scenario
 from lab.wait import until
@@ -159,7 +159,8 @@ class LibvirtProvider:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
-            "LAB_SCENARIO": self.scenario.name,
+            "LAB_SCENARIO": str(Path(self.scenario.path).resolve()),
+            "LAB_NAME": self.scenario.name,
             "LAB_BOX": self.box,
             "LAB_NODES": ",".join(self.vm_nodes),
             # Vagrant's machine state per lab, outside the repo: two clones or labs never share it.
@@ -280,6 +281,8 @@ class LibvirtProvider:
         self._remotes.clear()
         fence_host.stop(self._state.get("fence_sshd"))  # in the lab namespace too, when there is one
         self._fence = None
+        for name in list(self._state.get("filters", [])):  # in the root namespace with a host's libvirtd
+            self.filter_remove(name)
         for ns in self._state.get("clients", []):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 with contextlib.suppress(ProcessLookupError):
@@ -377,6 +380,22 @@ class LibvirtProvider:
                     raise ProviderError(f"`vagrant ssh-config {node}` gave nothing: is {node} up?")
                 self._remotes[node] = Remote(node, connection(conf, self.ns_prefix))
             return self._remotes[node]
+
+    def command_argv(self, node: str, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        """A host command line running `argv` as root in the node with the caller's stdio: ssh from inside the
+        lab's namespace for a VM (where its management bridge is), `ip netns exec` for a client namespace."""
+        if node in self.client_nodes:
+            return ["ip", "netns", "exec", self.client_netns(node), *argv]
+        if not self.is_running(node):
+            raise ProviderError(f"node {node} is not running (powered off or lab not up): restart it")
+        conf = self.vagrant().conf(vm_name=node)
+        if not conf:
+            raise ProviderError(f"`vagrant ssh-config {node}` gave nothing: is {node} up?")
+        ssh = ["ssh", "-i", conf["IdentityFile"].strip('"'), "-p", str(conf.get("Port", 22)), "-o", "LogLevel=ERROR"]
+        ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"]
+        remote = "sudo -i" if not argv else "sudo " + shlex.join(argv)
+        login = f"{conf.get('User', 'vagrant')}@{conf['HostName']}"
+        return [*self.ns_prefix, *ssh, "-t" if tty else "-T", login, remote]
 
     def run(
         self,
@@ -526,7 +545,19 @@ class LibvirtProvider:
         self.domain(node).destroy()
         self._forget(node)
 
-    poweroff = crash
+    def poweroff(self, node: str) -> None:
+        """The power button: ACPI shutdown, the guest's systemd stops its services in order, the domain goes off."""
+        self._vm_only(node, "poweroff")
+        dom = self.domain(node)
+        dom.shutdown()
+        until(
+            lambda: not dom.isActive(),
+            timeout=BOOT_S,
+            interval=1,
+            what=f"{node} to shut down after the ACPI power button",
+            seen=lambda: f"domain state {dom.state()}",
+        )
+        self._forget(node)
 
     def reset(self, node: str) -> None:
         """Hardware reset: the guest reboots at once without shutting down (then rejoins like a restarted node)."""
@@ -646,17 +677,34 @@ class LibvirtProvider:
             raise ProviderError(f"{node}'s NIC on {network} has no tap (is the domain running?)")
         return target.get("dev")  # type: ignore[return-value]
 
-    def partition(self, network: str, side_a: Sequence[str], side_b: Sequence[str], *, one_way: bool = False) -> None:
-        """Drop frames between two sides on the network's libvirt bridge (nftables bridge family, on the taps)."""
-        a = [self._tap(n, network) for n in side_a]
-        b = [self._tap(n, network) for n in side_b]
-        script = partition_script(self.nft_table, a, b, one_way=one_way)
+    def port(self, node: str, network: str) -> str:
+        """The node's tap (a client's veth) on the network's libvirt bridge: where partitions and loss filter."""
+        if network not in self.scenario.nodes[node].addresses:
+            raise ProviderError(f"{node} has no NIC on network {network}")
+        return self._tap(node, network)
+
+    def filter_add(self, name: str, rules: Sequence[str]) -> None:
+        """One nftables table per fault (bridge family) where the bridges are: the lab's libvirt namespace, or
+        the root namespace with a host's own libvirtd (hence the lab's name in the table's)."""
+        table = f"{self.nft_table}_{name}"
+        subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", table], capture_output=True)
+        script = bridge_filter(table, rules)
         p = subprocess.run([*self.ns_prefix, "nft", "-f", "-"], input=script, text=True, capture_output=True)
         if p.returncode:
-            raise ProviderError(f"nft rejected the partition rules: {p.stderr}\n{script}")
+            raise ProviderError(f"nft rejected the rules: {p.stderr.strip()}\n{script}")
+        self._state["filters"] = sorted({*self._state.get("filters", []), name})
+        self._save_state()
+
+    def filter_remove(self, name: str) -> None:
+        subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", f"{self.nft_table}_{name}"],
+                       capture_output=True)
+        self._state["filters"] = [f for f in self._state.get("filters", []) if f != name]
+        self._save_state()
 
     def heal(self) -> None:
-        subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", self.nft_table], capture_output=True)
+        """Undo every filter (partitions, packet loss) and cut NIC."""
+        for name in list(self._state.get("filters", [])):
+            self.filter_remove(name)
         for node, net in list(self._state["cut"]):
             if self.is_running(node):
                 self.restore(node, net)

@@ -23,11 +23,11 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lab.providers.base import ProviderError, Result
+from lab.providers.base import ProviderError, Result, Unsupported
 from lab.providers.common import (
+    bridge_filter,
     daemon_command,
     kill_command,
-    partition_script,
     put_command,
     sh,
     signal_pid,
@@ -121,7 +121,7 @@ class NetnsProvider:
             "loops": {},
             "init_pids": {},
             "cut": [],
-            "partitions": [],
+            "filters": [],
         }
 
     def _load_state(self) -> dict:
@@ -397,6 +397,12 @@ class NetnsProvider:
         res = Result(node, cmd, rc, out.decode(errors="replace"), err.decode(errors="replace"))
         return res.check() if check else res
 
+    def command_argv(self, node: str, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        """A host command line that runs `argv` inside the node with the caller's stdin/stdout/stderr (and
+        terminal): `halab exec` and `halab shell` exec it, so output and exit code pass through untouched."""
+        env = ["env", f"PATH={NODE_PATH}", "LANG=C.UTF-8", "HOME=/root", f"TERM={os.environ.get('TERM', 'dumb')}"]
+        return self._enter(node) + env + list(argv)
+
     def put(self, node: str, path: str, content: str | bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
         data = content.encode() if isinstance(content, str) else content
         self.run(node, put_command(path, mode, owner), input=data, check=True, timeout=30)
@@ -548,26 +554,46 @@ class NetnsProvider:
         self._state["cut"] = [c for c in self._state["cut"] if c != [node, network]]
         self._save_state()
 
-    def partition(self, network: str, side_a: Sequence[str], side_b: Sequence[str], *, one_way: bool = False) -> None:
-        """Drop frames between two sides on one network's bridge; one_way drops only a -> b."""
-        a = [self.veth(n, network) for n in side_a]
-        b = [self.veth(n, network) for n in side_b]
-        script = partition_script("halab", a, b, one_way=one_way)
+    def reset(self, node: str) -> None:
+        """A hardware reset: the node dies and boots again at once, with none of its services running."""
+        self.crash(node)
+        self.restart(node)
+
+    def poweroff(self, node: str) -> None:
+        raise Unsupported(
+            f"poweroff {node}: a netns node has no init system to shut down in order; use crash (power cut) "
+            "or stop_service, or run it with --provider libvirt"
+        )
+
+    def port(self, node: str, network: str) -> str:
+        """The node's port on the network's bridge (where partitions and packet loss filter)."""
+        if network not in self.scenario.nodes[node].addresses:
+            raise ProviderError(f"{node} has no NIC on network {network}")
+        return self.veth(node, network)
+
+    def filter_add(self, name: str, rules: Sequence[str]) -> None:
+        """One nftables table (bridge family, forward hook) in the fabric, holding one fault's rules."""
+        script = bridge_filter(f"halab_{name}", rules)
+        sh("ip", "netns", "exec", self.fabric, "nft", "delete", "table", "bridge", f"halab_{name}", check=False)
         p = subprocess.run(
             ["ip", "netns", "exec", self.fabric, "nft", "-f", "-"], input=script, text=True, capture_output=True
         )
         if p.returncode:
-            raise ProviderError(f"nft rejected the partition rules: {p.stderr}\n{script}")
-        self._state["partitions"].append({"network": network, "a": list(side_a), "b": list(side_b), "one_way": one_way})
+            raise ProviderError(f"nft rejected the rules: {p.stderr.strip()}\n{script}")
+        self._state["filters"] = sorted({*self._state.get("filters", []), name})
+        self._save_state()
+
+    def filter_remove(self, name: str) -> None:
+        sh("ip", "netns", "exec", self.fabric, "nft", "delete", "table", "bridge", f"halab_{name}", check=False)
+        self._state["filters"] = [f for f in self._state.get("filters", []) if f != name]
         self._save_state()
 
     def heal(self) -> None:
-        """Undo every partition and cut NIC."""
-        sh("ip", "netns", "exec", self.fabric, "nft", "delete", "table", "bridge", "halab", check=False)
+        """Undo every filter (partitions, packet loss) and cut NIC: the lab's network back as built."""
+        for name in list(self._state.get("filters", [])):
+            self.filter_remove(name)
         for node, net in list(self._state["cut"]):
             self.restore(node, net)
-        self._state["partitions"] = []
-        self._save_state()
 
 
 def _kill(pid: int) -> None:

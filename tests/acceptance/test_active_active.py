@@ -13,7 +13,7 @@ from lab.session import Lab, TrialResult
 from lab.wait import until
 from lab.workload import cache
 from provision import galera, haproxy, keepalived
-from provision.active_active import role_nodes
+from provision.active_active import role_nodes, vip_name
 
 pytestmark = pytest.mark.active_active
 
@@ -21,6 +21,11 @@ pytestmark = pytest.mark.active_active
 @pytest.fixture(scope="module")
 def lab(provider: str) -> Iterator[Lab]:
     yield from make_lab("active-active", "guide", provider)
+
+
+def front_vip(lab: Lab):  # type: ignore[no-untyped-def]
+    """The scenario's VRRP VIP (named as the scenario names it)."""
+    return lab.scenario.vips[vip_name(lab.ctx)]
 
 
 def vrrp(lab: Lab) -> dict[str, float]:
@@ -77,7 +82,7 @@ def test_sigterm_of_the_master_keepalived_releases_the_vip(lab: Lab) -> None:
 def test_kill9_of_the_master_keepalived_leaves_the_vip_on_both(lab: Lab) -> None:
     """A SIGKILLed keepalived removes nothing: the BACKUP takes the VIP while the old MASTER still has it."""
     m = master(lab)
-    vip = str(lab.scenario.vips["api"].address)
+    vip = str(front_vip(lab).address)
     with lab.trial("kill-keepalived-master") as t:
         t.fault("kill_service", m, service="keepalived")
         until(
@@ -143,7 +148,7 @@ def test_killed_galera_node_is_taken_out_by_haproxy(lab: Lab) -> None:
 def test_partitioned_galera_node_goes_non_primary_then_rejoins(lab: Lab) -> None:
     lone, *majority = reversed(role_nodes(lab.ctx, "galera"))  # a backup server, so HAProxy's choice is unaffected
     with lab.trial("partition-galera") as t:
-        t.fault("partition", lone, network=lab.scenario.vips["api"].network, others=majority)
+        t.fault("partition", lone, network=front_vip(lab).network, others=majority)
         until(
             lambda: galera.status(lab.ctx, lone).get("wsrep_cluster_status") == "non-Primary",
             timeout=galera.departure_bound_s(lab.opts),

@@ -51,8 +51,18 @@ def services(lab: Lab) -> list[str]:
     return services(lab.ctx)
 
 
+def group(lab: Lab, service: str = "mysql") -> str:
+    """The Pacemaker group of a service, as the scenario names it."""
+    return lab.scenario.services[service].group or ""
+
+
+def ring(lab: Lab, purpose: str) -> str:
+    """ring0 is the management network, ring1 the replication network (guide ch. 2-3), by the scenario's names."""
+    return lab.scenario.network_for(purpose)
+
+
 def mysql_node(lab: Lab) -> str:
-    return lab.settle()["g_mysql"]
+    return lab.settle()[group(lab)]
 
 
 def peer(lab: Lab, node: str) -> str:
@@ -64,22 +74,31 @@ def test_cluster_nodes_run_the_stack_on_both_rings(lab: Lab) -> None:
     for node in lab.cluster_nodes:
         host = lab.hosts[node]
         conf = host.file("/etc/corosync/corosync.conf")
-        assert conf.contains("two_node: 1") and conf.contains("ring1_addr: 10.0.42.254")
+        assert conf.contains(f"two_node: {int(lab.opts.two_node)}"), conf.content_string
+        assert conf.contains(f"token: {lab.opts.token_ms}"), conf.content_string
+        for member in lab.cluster_nodes:  # every member's address on both rings, as the scenario gives them
+            for link, purpose in enumerate(("management", "replication")):
+                addr = lab.scenario.nodes[member].addresses[ring(lab, purpose)]
+                assert conf.contains(f"ring{link}_addr: {addr}"), f"ring{link}_addr: {addr} missing on {node}"
         assert host.process.filter(comm="corosync") and host.process.filter(comm="pacemakerd")
         # every NIC's addresses: named after the networks on netns, ethN/ensN in VMs
         addrs = {a for iface in host.interface.names() for a in host.interface(iface).addresses}
         assert set(map(str, lab.scenario.nodes[node].addresses.values())) <= addrs
         links = host.run("corosync-cfgtool -s").stdout
-        assert "LINK ID 0" in links and "LINK ID 1" in links and links.count("connected") >= 2, links
+        # every peer connected on both links: a link down prints `disconnected` for that peer
+        peers = len(lab.cluster_nodes) - 1
+        assert "LINK ID 0" in links and "LINK ID 1" in links and "disconnected" not in links, links
+        assert links.count("connected") == 2 * peers, links
 
 
 @pytest.mark.smoke
 def test_the_guides_resources_are_configured(lab: Lab) -> None:
     host = lab.hosts[lab.cluster_nodes[0]]
     crm = host.run("crm configure show").stdout
-    wanted = ["no-quorum-policy=ignore", "cluster-recheck-interval=5min"]
+    wanted = [f"no-quorum-policy={lab.opts.no_quorum_policy}", "cluster-recheck-interval=5min"]
     for service in services(lab):
-        wanted += [f"p_ip_{service}", f"p_fs_{service}", f"p_{service}", f"g_{service}"]
+        vip = lab.scenario.vip_for(service)
+        wanted += [vip.resource, f"p_fs_{service}", f"p_{service}", group(lab, service)]
         wanted.append(f"ip={lab.scenario.vip_for(service).address}")
         if lab.ctx.drbd:  # the guide's DRBD resources, where the provider has DRBD
             wanted += [f"p_drbd_{service}", f"ms_drbd_{service}", lab.provider.shared_disks()[service]]
@@ -147,7 +166,7 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
     primary = mysql_node(lab)
     secondary = peer(lab, primary)
     with lab.trial("cut-ring1-drbd") as t:
-        t.fault("cut", secondary, network="ring1")
+        t.fault("cut", secondary, network=ring(lab, "replication"))
         until(
             lambda: drbd.cstate(lab.ctx, primary, "mysql") != "Connected",
             timeout=drbd.DETECT_S * 2,
@@ -157,7 +176,7 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
         )
         during = drbd.states(lab.ctx, "mysql")
         members = online_nodes(lab.crm_mon_xml(primary))
-        t.heal("cut", secondary, network="ring1")
+        t.heal("cut", secondary, network=ring(lab, "replication"))
         until(
             lambda: drbd.synced(lab.ctx, "mysql", primary),
             timeout=drbd.CONNECT_S + drbd.resync_deadline_s(lab.ctx, "mysql"),
@@ -167,7 +186,7 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
         )
         res = t.finish()
     assert sorted(members) == sorted(lab.cluster_nodes), f"membership should hold over ring0: {members}"
-    assert res.placement_after["g_mysql"] == primary, "a ring1 cut must not move g_mysql"
+    assert res.placement_after[group(lab)] == primary, "a ring1 cut must not move g_mysql"
     assert during[primary].split()[0] in ("WFConnection", "StandAlone", "NetworkFailure", "Timeout"), during
     ev = next(e for e in res.events if e.service == "mysql")
     lab.report.notes.append(
@@ -183,7 +202,7 @@ def test_killed_mysqld_is_recovered_in_place(lab: Lab) -> None:
     with lab.trial("kill-mysqld") as t:
         t.fault("kill_service", node, service="mysql")
         res = t.finish(bounds_ms={"mysql": bound})
-    assert res.placement_after["g_mysql"] == node, "a killed mysqld should be restarted where it was"
+    assert res.placement_after[group(lab)] == node, "a killed mysqld should be restarted where it was"
     # Who brought it back? The ocf:heartbeat:mysql agent runs mysqld under mysqld_safe, which restarts a dead
     # mysqld by itself; Pacemaker's fail count says whether its monitor ever saw the failure.
     q = lab.provider.run(node, f"crm_failcount --query -r p_mysql -N {node} -q")
@@ -204,7 +223,7 @@ def test_standby_migrates_in_configured_order(lab: Lab) -> None:
         lab.settle(on=other, avoid=node)
         res = t.finish(bounds_ms={"mysql": lab.failover_bound_ms("mysql", stop_first=True)}, settle_avoid=node)
     t.heal("standby", node)
-    order = group_order(parse(lab.pacemaker_log()), bounds.group_members(lab.cib_resources(), "g_mysql"), node, other)
+    order = group_order(parse(lab.pacemaker_log()), bounds.group_members(lab.cib_resources(), group(lab)), node, other)
     lab.report.checks.append(order)
     assert order.passed, order.detail
     assert_checks(res)
@@ -217,7 +236,7 @@ def test_ring0_cut_keeps_membership_and_strands_the_vips(lab: Lab) -> None:
     # Twice what corosync needs to declare a peer lost: membership must hold all that time.
     watch_s = 2 * bounds.membership_ms(lab.opts) / 1000
     with lab.trial("cut-ring0-guide") as t:
-        t.fault("cut", node, network="ring0")
+        t.fault("cut", node, network=ring(lab, "management"))
         until(
             lambda: t.history().select(service="mysql", type=("fail", "info"), since=t.fault_at),
             timeout=watch_s,
@@ -226,15 +245,15 @@ def test_ring0_cut_keeps_membership_and_strands_the_vips(lab: Lab) -> None:
 
         def members_and_group_stay() -> bool:
             xml = lab.crm_mon_xml(node)
-            return sorted(online_nodes(xml)) == sorted(lab.cluster_nodes) and group_nodes(xml)["g_mysql"] == node
+            return sorted(online_nodes(xml)) == sorted(lab.cluster_nodes) and group_nodes(xml)[group(lab)] == node
 
         holds(
             members_and_group_stay,
             duration=watch_s,
-            what="membership over ring1 and g_mysql on " + node,
+            what=f"membership over ring1 and {group(lab)} on {node}",
             seen=lambda: lab.status(),
         )
-        t.heal("cut", node, network="ring0")
+        t.heal("cut", node, network=ring(lab, "management"))
         res = t.finish()
     ev = next(e for e in res.events if e.service == "mysql")
     assert ev.downtime_ms is not None and ev.downtime_ms >= watch_s * 1000, ev

@@ -41,14 +41,14 @@ def ping_reaction_ms(lab: Lab) -> int:
 
 
 def test_ring0_cut_moves_the_groups_to_the_connected_node(lab: Lab) -> None:
-    node = lab.settle()["g_mysql"]
+    node = lab.settle()[lab.scenario.services["mysql"].group or ""]
     other = next(n for n in lab.cluster_nodes if n != node)
     bound = ping_reaction_ms(lab) + lab.failover_bound_ms("mysql", stop_first=True)
     with lab.trial("cut-ring0-hardened") as t:
-        t.fault("cut", node, network="ring0")
+        t.fault("cut", node, network=lab.scenario.network_for("management"))
         lab.settle(on=other, avoid=node, timeout=bound / 1000)
         res = t.finish(bounds_ms={"mysql": bound}, settle_avoid=node)
-    t.heal("cut", node, network="ring0")
+    t.heal("cut", node, network=lab.scenario.network_for("management"))
     ev = next(e for e in res.events if e.service == "mysql")
     assert ev.vip_to == [other], f"{ev.vip} should be on {other}, holders {ev.vip_to}"
     assert_checks(res)
@@ -62,7 +62,7 @@ def test_frozen_active_node_is_fenced_before_the_peer_takes_over(lab: Lab) -> No
             f"STONITH needs a fence device; the {lab.provider_name} provider has none: run it with "
             "LAB_PROVIDER=libvirt (fence_virsh against the lab's libvirtd)"
         )
-    node = lab.settle()["g_mysql"]
+    node = lab.settle()[lab.scenario.services["mysql"].group or ""]
     other = next(n for n in lab.cluster_nodes if n != node)
     bound_ms = lab.failover_bound_ms("mysql") + fencing.STONITH_TIMEOUT_S * 1000
     with lab.trial("freeze-fenced") as t:
@@ -77,7 +77,7 @@ def test_frozen_active_node_is_fenced_before_the_peer_takes_over(lab: Lab) -> No
         res = t.finish(bounds_ms={"mysql": bound_ms}, settle_avoid=node, membership_change=True)
     history = lab.provider.run(other, "stonith_admin --history '*'", timeout=30).stdout
     lab.restart_node(node)  # fenced = powered off: power it on again for whatever runs next
-    assert placed["g_mysql"] == other
+    assert placed[lab.scenario.services["mysql"].group or ""] == other
     # Pacemaker asks for `reboot`; pcmk_reboot_action=off makes fence_virsh power the domain off (it stayed off).
     assert f"of {node} successful" in history, f"no successful fencing of {node} in the history: {history}"
     lab.report.notes.append(f"hardened freeze of {node}: fenced by {other}; {history.strip()[:200]}")

@@ -1,33 +1,107 @@
+"""lab/cli.py: the verbs exist, faults come from the registry, and every failure is one line with exit code 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
 import pytest
 
-from lab.cli import build_parser, main
+from lab.cli import cli, main
+from lab.cli_faults import fault_group
+from lab.faults import FAULTS
 
 pytestmark = pytest.mark.unit
 
 
-def test_parser_knows_the_lifecycle_verbs() -> None:
-    p = build_parser()
-    for verb in ("up", "provision", "status", "down"):
-        assert p.parse_args([verb, "active-passive"]).command == verb
+@pytest.fixture(autouse=True)
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "state"))  # no lab of this machine is seen or touched
 
 
-def test_fault_arguments() -> None:
-    a = build_parser().parse_args(["fault", "active-passive", "partition", "ring0", "node1", "node2", "--one-way"])
-    assert (a.fault, a.args, a.one_way) == ("partition", ["ring0", "node1", "node2"], True)
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("halab: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def test_the_verbs_people_live_in_exist() -> None:
+    verbs = {
+        "up",
+        "provision",
+        "down",
+        "list",
+        "status",
+        "exec",
+        "shell",
+        "logs",
+        "fault",
+        "heal",
+        "record",
+        "check",
+        "run",
+        "report",
+        "box",
+    }
+    assert verbs <= set(cli.commands)
+
+
+def test_fault_subcommands_and_their_help_come_from_the_registry() -> None:
+    assert set(fault_group.commands) == set(FAULTS)
+    for name, cls in FAULTS.items():
+        assert cls.help in (fault_group.commands[name].help or "")
+    partition = {p.name for p in fault_group.commands["partition"].params}
+    assert {"target", "network", "others", "one_way"} <= partition
 
 
 def test_unknown_scenario_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "no-such-scenario", "--provider", "netns"]) == 2
-    err = capsys.readouterr().err
+    err = one_line_error(capsys)
     assert "no-such-scenario" in err and "Fix:" in err
 
 
 def test_unknown_provider_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "active-passive", "--provider", "docker"]) == 2
-    assert "use netns, libvirt or auto" in capsys.readouterr().err
+    assert "use netns, libvirt or auto" in one_line_error(capsys)
 
 
 def test_unknown_node_in_a_fault_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fault", "active-passive", "freeze", "nodeX", "--provider", "netns"]) == 2
-    err = capsys.readouterr().err
+    err = one_line_error(capsys)
     assert "no node 'nodeX'" in err and "node1" in err
+
+
+def test_unknown_fault_and_bad_parameter_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fault", "active-passive", "explode", "node1"]) == 2
+    assert "explode" in one_line_error(capsys)
+    assert (
+        main(
+            [
+                "fault",
+                "active-passive",
+                "packet_loss",
+                "node1",
+                "--network",
+                "ring0",
+                "--percent",
+                "300",
+                "--provider",
+                "netns",
+            ]
+        )
+        == 2
+    )
+    assert "between 1 and 100" in one_line_error(capsys)
+
+
+def test_a_scenario_under_any_file_name_is_its_own_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "my-cluster.yaml"
+    shutil.copy("scenarios/active-passive.yaml", copy)
+    assert main(["status", str(copy), "--provider", "netns"]) == 2
+    assert "my-cluster is not up" in one_line_error(capsys)
+
+
+def test_list_with_no_labs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    assert "no labs are up" in capsys.readouterr().out

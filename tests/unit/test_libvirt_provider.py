@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from lab.providers.common import partition_script
 from lab.providers.libvirt import LibvirtProvider
 from lab.scenario import load_scenario
 from provision import drbd
@@ -57,14 +56,6 @@ def test_resync_deadline_covers_a_full_resync_at_the_minimum_rate(provider: Libv
     ctx = Context(provider.scenario, "guide", provider, load_or_create(provider.state_dir))
     disk_mb = provider.scenario.services["mysql"].disk_mb
     assert drbd.resync_deadline_s(ctx, "mysql") == drbd.CONNECT_S + disk_mb * 1024 / drbd.C_MIN_RATE_KIB_S
-
-
-def test_partition_rules_drop_both_ways_unless_one_way() -> None:
-    both = partition_script("halab_x", ["vnet0"], ["vnet1", "vnet2"], one_way=False)
-    assert 'iifname { "vnet0" } oifname { "vnet1", "vnet2" } drop' in both
-    assert 'iifname { "vnet1", "vnet2" } oifname { "vnet0" } drop' in both
-    one = partition_script("halab_x", ["vnet0"], ["vnet1"], one_way=True)
-    assert 'iifname { "vnet1" }' not in one and one.startswith("table bridge halab_x {")
 
 
 def test_kvm_asked_for_but_absent_is_refused_with_the_fix(

@@ -20,7 +20,7 @@ PATH = Path("scenarios/test.yaml")
 DELETE = object()
 
 VALID: dict[str, Any] = {
-    "name": "test",
+    "topology": "active-passive",
     "chapters": [2, 3],
     "description": "two pacemaker nodes and a client",
     "networks": {
@@ -136,7 +136,9 @@ def test_error_message_names_file_field_problem_and_fix() -> None:
 
 CASES = [
     # missing required fields
-    ("missing-name", [("name", DELETE)], "name", "missing required field"),
+    ("missing-topology", [("topology", DELETE)], "topology", "missing required field"),
+    ("unknown-topology", [("topology", "active-standby")], "topology", "unknown topology"),
+    ("name-key", [("name", "test")], "name", "no longer names its lab"),
     ("missing-networks", [("networks", DELETE)], "networks", "missing required field"),
     ("missing-nodes", [("nodes", DELETE)], "nodes", "missing required field"),
     ("missing-token", [("cluster.token_ms", DELETE)], "cluster.token_ms", "missing required field"),
@@ -149,7 +151,6 @@ CASES = [
     # wrong shapes and names
     ("node-not-mapping", [("nodes.node1", "pacemaker")], "nodes.node1", "expected a mapping"),
     ("roles-not-list", [("nodes.node1.roles", "pacemaker")], "nodes.node1.roles", "non-empty list"),
-    ("bad-scenario-name", [("name", "Active Passive")], "name", "not a valid name"),
     (
         "long-network-name",
         [("networks.replication-2", {"cidr": "10.1.0.0/24", "purpose": "x"})],
@@ -342,7 +343,7 @@ def test_not_a_mapping() -> None:
 # --- files ---------------------------------------------------------------------------------------
 
 DUPLICATE_NODE = """\
-name: dup
+topology: active-passive
 networks:
   ring0: {cidr: 192.168.42.0/24, purpose: management}
 nodes:

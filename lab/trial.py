@@ -1,0 +1,331 @@
+"""A trial: one fault experiment under load. The workload and the observer run while faults (values from
+lab/faults.py) are applied and healed, each recorded in the history as a nemesis op; `finish` turns the history
+into events (downtime per service, each attributed to the fault that caused it) and checks."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lab.checks.availability import Outage, downtime_check, outage
+from lab.checks.base import Check
+from lab.checks.durability import lost_messages, lost_writes
+from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
+from lab.faults import Fault, FaultError, make
+from lab.history import INFO, History, JsonlRecorder
+from lab.observer import Observer
+from lab.report import Event
+from lab.wait import until
+
+if TYPE_CHECKING:
+    from lab.session import Lab
+
+# The whole trial's history, merged, written next to the per-client files when the trial finishes.
+MERGED = "history.jsonl"
+# The ops whose acknowledgement means "the service worked" (probes are judged apart).
+WORK_FS = ("write", "publish")
+# Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
+RUNNER_START_S = 30
+# Healing a kill_service also undoes a stop_service of the same service (both are healed by starting it).
+HEALED_BY = {"kill_service": ("kill_service", "stop_service"), "stop_service": ("stop_service", "kill_service")}
+
+
+@dataclass
+class TrialResult:
+    history: History
+    outages: dict[str, Outage]
+    checks: list[Check]
+    events: list[Event]
+    fault_at: float | None
+    placement_after: dict[str, str] = field(default_factory=dict)
+
+    def check(self, name_part: str) -> Check:
+        return next(c for c in self.checks if name_part in c.name)
+
+
+class Trial:
+    """One fault experiment under load. Use as a context manager: the workload stops even if the
+    test fails half-way, and the history is kept under the run directory."""
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+        self.dir = lab.run_dir / "trials" / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sc = lab.scenario
+        self.cfg = lab.playbook.workload(lab.ctx, self.dir, int(time.time()))
+        self.cfg_path = self.dir / "workload.json"
+        self.cfg.write(self.cfg_path)
+        self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
+        vips = [str(v.address) for v in sc.vips.values()]
+        self.observer = Observer(
+            lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir, lab.provider.observe_period_s
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.fault_at: float | None = None
+        self.faults: list[tuple[str, str, float]] = []  # (label, node, when): what playbooks' floors read
+        self.fault_log: list[tuple[Fault, float]] = []  # every fault applied, in order, with its time
+        self.applied: list[Fault] = []  # faults not healed yet
+        self.groups_before: dict[str, str] = {}
+
+    @property
+    def resolution_ms(self) -> int:
+        """How much later than the service's return the history can show it: an op started just before may hang
+        for as long as a client waits, and the next starts one interval later. Timer-derived bounds add this."""
+        return int((self.cfg.interval_s + self.cfg.max_op_s) * 1000)
+
+    def __enter__(self) -> Trial:
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()  # a half-started trial must not leave its workload and observer running
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc: object) -> None:
+        self.lab.report.timings_s[f"trial:{self.name}"] = round(time.monotonic() - getattr(self, "t0", 0.0), 2)
+        self._stop_workload()
+        if self.observer._thread.is_alive():
+            self.observer.stop()
+        if exc_type is not None:
+            self._undo_faults()
+
+    def _undo_faults(self) -> None:
+        """A test that failed half-way must not leave its fault for the next test: heal what is still applied,
+        newest first, and say in the report what was undone."""
+        for f in reversed(list(self.applied)):
+            try:
+                self.heal(f)
+                self.lab.report.notes.append(f"{self.name}: undid {f.describe()} after the test failed")
+            except Exception as exc:  # keep undoing the rest; the test's own failure is what pytest shows
+                self.lab.report.notes.append(f"{self.name}: could not undo {f.describe()}: {exc}")
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.groups_before = self.lab.settle()
+        self.observer.start()
+        self.proc = self.lab.provider.spawn(
+            self.lab.client,
+            [sys.executable, "-m", "lab.workload.runner", str(self.cfg_path)],
+            log=self.dir / "workload.log",
+        )
+        until(
+            lambda: (self.dir / "started").exists() or self.proc.poll() is not None,
+            timeout=RUNNER_START_S,
+            what="the workload runner to start",
+            seen=lambda: (self.dir / "workload.log").read_text()[-500:],
+        )
+        self._runner_alive()
+        # Baseline: every service answers before the fault, or the measurement would mean nothing.
+        for svc in self.lab.playbook.services(self.lab.ctx):
+            until(
+                lambda s=svc: self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS),
+                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
+                what=f"a first acknowledged {svc} op before the fault",
+                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+            )
+
+    def _runner_alive(self) -> bool:
+        """Raise at once if the workload runner died: every later wait would sit out its whole deadline."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(
+                f"the workload runner exited with {self.proc.returncode}: "
+                f"{(self.dir / 'workload.log').read_text()[-1500:]}"
+            )
+        return True
+
+    def history(self) -> History:
+        """Every client's and observer's ops, merged by time (not the merged dump `finish` writes)."""
+        return History.load(*sorted(p for p in self.dir.glob("*.jsonl") if p.name != MERGED))
+
+    def mark(self, f: str, fault: Fault, **extra: Any) -> float:
+        value = {"fault": fault.name, "target": fault.target, **fault.params(), **extra}
+        if fault.chosen_by and fault.chosen_by != fault.target:
+            value["selector"] = fault.chosen_by
+        return self.nemesis.record(INFO, f, value).time
+
+    def fault(self, fault: str | Fault, target: str | None = None, **params: Any) -> float:
+        """Apply a fault (a value, or its registry name, target selector and parameters) and record when."""
+        f = fault if isinstance(fault, Fault) else make(fault, target or "", **params)
+        f.check(self.lab.scenario)
+        f = f.resolve(self.lab)
+        at = self.mark("fault", f)
+        try:
+            f.apply(self.lab)
+        except Exception as exc:
+            self.mark("fault-failed", f, error=str(exc)[:300])
+            raise
+        self.applied.append(f)
+        self.fault_at = self.fault_at or at
+        self.fault_log.append((f, at))
+        self.faults.append((f.label, f.target, at))
+        return at
+
+    def heal(self, fault: str | Fault, target: str | None = None, **params: Any) -> float:
+        """Heal one applied fault: the value itself, or the newest applied one matching name, node and params."""
+        f = self._applied_match(fault, target, params)
+        at = self.mark("heal", f)
+        f.heal(self.lab)
+        self.applied.remove(f)
+        return at
+
+    def _applied_match(self, fault: str | Fault, target: str | None, params: dict[str, Any]) -> Fault:
+        if isinstance(fault, Fault):
+            if fault in self.applied:
+                return fault
+            fault, target, params = fault.name, fault.chosen_by or fault.target, fault.params()
+        names = HEALED_BY.get(fault, (fault,))
+        for f in reversed(self.applied):
+            same_target = target is None or target in (f.target, f.chosen_by)
+            p = f.params()
+            same_params = all(p.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in params.items())
+            if f.name in names and same_target and same_params:
+                return f
+        applied = "; ".join(f.describe() for f in self.applied) or "nothing"
+        raise FaultError(f"no applied {fault} on {target or 'any node'} {params or ''} to heal (applied: {applied})")
+
+    def heal_crashes(self, nodes: list[str]) -> str:
+        """Power several crashed nodes on together (a whole cluster after a power cut); returns what recovery did."""
+        crashed = [f for f in self.applied if f.name == "crash" and f.target in nodes]
+        for f in crashed:
+            self.mark("heal", f)
+        recovery = self.lab.restart_nodes(nodes)
+        self.applied = [f for f in self.applied if f not in crashed]
+        return recovery
+
+    def _windows(self, since: float) -> list[tuple[str, str, float, float | None]]:
+        """(fault label, node, time, next fault's time) per applied fault; one pseudo-fault for a trial without."""
+        if not self.fault_log:
+            return [("none", "-", since, None)]
+        times = [at for _, at in self.fault_log]
+        return [
+            (f.label, f.target, at, times[i + 1] if i + 1 < len(times) else None)
+            for i, (f, at) in enumerate(self.fault_log)
+        ]
+
+    def _stop_workload(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def verify(self) -> dict:
+        log = self.dir / "verify.out"
+        p = self.lab.provider.spawn(
+            self.lab.client, [sys.executable, "-m", "lab.workload.runner", "--verify", str(self.cfg_path)], log=log
+        )
+        try:
+            rc = p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"reading back writes and messages timed out: {log.read_text()[-800:]}") from None
+        if rc != 0:
+            raise AssertionError(f"reading back writes and messages failed (rc {rc}): {log.read_text()[-1500:]}")
+        return json.loads(log.read_text().strip().splitlines()[-1])
+
+    def finish(
+        self,
+        *,
+        bounds_ms: dict[str, int] | None = None,
+        expect_split_brain: bool = False,
+        settle_avoid: str | None = None,
+        membership_change: bool = False,
+    ) -> TrialResult:
+        """Stop the load, read back what survived, and turn the history into events and checks."""
+        placed = self.lab.settle(avoid=settle_avoid)
+        # Let every client show it works again before stopping it (so a gap has an end).
+        t_settled = time.time()
+        for svc in self.lab.playbook.services(self.lab.ctx):
+            until(
+                lambda s=svc: (
+                    self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS, since=t_settled)
+                ),
+                # a group can look whole while a pending recovery is about to restart it
+                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
+                what=f"an acknowledged {svc} op after recovery",
+                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+            )
+        self._stop_workload()
+        self.observer.stop()
+        survived = self.verify()
+        h = self.history()
+        bounds_ms = bounds_ms or {}
+        outages: dict[str, Outage] = {}
+        events: list[Event] = []
+        prefix = f"{self.name}: "
+        checks: list[Check] = []
+        since = self.fault_at or h.ops[0].time
+        pb, ctx = self.lab.playbook, self.lab.ctx
+        resolution_s = self.resolution_ms / 1000
+        for svc in pb.services(ctx):
+            # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
+            o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s)
+            outages[svc] = o
+            probe = outage(h, svc, since=since, fs=("connect",))
+            for i, (label, target, at, nxt) in enumerate(self._windows(since)):
+                # with several faults, each event holds the outages that began after it and before the next
+                within = None if nxt is None and i == 0 else (at if i else h.ops[0].time, nxt)
+                o_i = (
+                    o
+                    if within is None
+                    else outage(h, svc, since=at, fs=WORK_FS, max_gap_s=resolution_s, onset_within=within)
+                )
+                if i and o_i.downtime_ms == 0:
+                    continue  # this fault cost this service nothing
+                ev = Event.from_outage(
+                    label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, placed), bound_ms=bounds_ms.get(svc)
+                )
+                ev.probe_gap_ms = (
+                    probe if within is None else outage(h, svc, since=at, fs=("connect",), onset_within=within)
+                ).downtime_ms
+                ev.vip = pb.vip_of(ctx, svc)
+                if ev.vip:
+                    timeline = vip_timeline(h, ev.vip)
+                    before = [nodes for t, nodes in timeline if t <= at]
+                    ev.vip_from = list(before[-1]) if before else None
+                    after = [nodes for t, nodes in timeline if nxt is None or t < nxt]
+                    ev.vip_to = list(after[-1]) if after else None
+                faults = self.faults if i == 0 else self.faults[i : i + 1]
+                ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change and i == 0, faults)
+                events.append(ev)
+            if svc in bounds_ms:
+                c = downtime_check(o, bounds_ms[svc])
+                checks.append(
+                    Check(
+                        f"{prefix}{c.name} within {bounds_ms[svc]} ms",
+                        c.passed,
+                        f"{c.detail}; VIP TCP probe gap {probe.downtime_ms} ms; bound from configured timeouts",
+                    )
+                )
+        for svc, ids in survived.get("present", {}).items():
+            c = lost_writes(h, set(ids), service=svc)
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        if "drained" in survived and self.cfg.amqp:
+            c = lost_messages(h, set(survived["drained"]), service=self.cfg.amqp.service)
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        checks.append(Check(prefix + "observer-coverage", *self.observer.coverage(h, since)))
+        # Split-brain evidence: VIPs on 2+ nodes, and (where there are shared disks) double mounts.
+        evidence = [vip_holders(h)] + ([double_mounts(h)] if self.lab.provider.shared_disks() else [])
+        if expect_split_brain:
+            checks.append(
+                Check(
+                    prefix + "checkers detect the split-brain",
+                    any(not c.passed for c in evidence),
+                    "; ".join(f"{c.name}: {c.detail}" for c in evidence),
+                )
+            )
+        else:
+            checks += [Check(prefix + c.name, c.passed, c.detail) for c in evidence]
+        checks += [Check(prefix + c.name, c.passed, c.detail) for c in pb.audits(ctx)]
+        self.lab.report.events += events
+        self.lab.report.checks += checks
+        h.dump(self.dir / MERGED)
+        return TrialResult(h, outages, checks, events, self.fault_at, placed)
