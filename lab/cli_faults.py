@@ -15,7 +15,8 @@ from lab import handrun
 from lab.faults import FAULTS, Fault, make
 
 TARGET_HELP = (
-    "TARGET is a node name or a selector resolved when applied: holder:GROUP, vip:NAME, master, role:ROLE:N, "
+    "TARGET is a node name or a selector resolved when applied: holder:GROUP, service:NAME, vip:NAME, master, "
+    "role:ROLE:N, "
     "random:ROLE"
 )
 ctx_lab = click.make_pass_decorator(dict)

@@ -41,6 +41,7 @@ class FaultEnv(Protocol):
 
     def live(self) -> Live: ...
     def restart_node(self, node: str) -> None: ...
+    def rejoin(self, node: str) -> None: ...
     def start_service(self, node: str, service: str) -> None: ...
 
 
@@ -81,15 +82,19 @@ class Fault:
         except TargetError as exc:
             raise FaultError(f"{self.name}: target {exc}") from None
         network = getattr(self, "network", None)
-        if network and network not in scenario.networks:
-            raise FaultError(f"{self.name}: no network {network!r}; use one of: {', '.join(scenario.networks)}")
+        if network:
+            network_named(scenario, network, self.name)
 
     def resolve(self, env: FaultEnv) -> Fault:
         try:
             node = resolve(self.target, env.live())
         except TargetError as exc:
             raise FaultError(f"{self.name}: {exc}") from None
-        return dataclasses.replace(self, target=node, chosen_by=self.chosen_by or self.target)
+        me = dataclasses.replace(self, target=node, chosen_by=self.chosen_by or self.target)
+        network = getattr(self, "network", None)
+        if network:  # a purpose (management, replication) becomes the scenario's name for that network
+            me = dataclasses.replace(me, network=network_named(env.scenario, network, self.name))  # type: ignore[call-arg]
+        return me
 
     # -- doing it
     def apply(self, env: FaultEnv) -> None:
@@ -97,6 +102,18 @@ class Fault:
 
     def heal(self, env: FaultEnv) -> None:
         """Undo this fault only (default: nothing to undo)."""
+
+
+def network_named(scenario: Scenario, name: str, fault: str) -> str:
+    """A network by its name, or by its purpose (`management`, `replication`), so a schedule written for one
+    scenario runs unchanged on another that names its networks otherwise."""
+    if name in scenario.networks:
+        return name
+    by_purpose = [n.name for n in scenario.networks.values() if n.purpose == name]
+    if by_purpose:
+        return by_purpose[0]
+    known = ", ".join([*scenario.networks, *sorted({n.purpose for n in scenario.networks.values()})])
+    raise FaultError(f"{fault}: no network {name!r}; use one of: {known} (a network's name or purpose)")
 
 
 FAULTS: dict[str, type[Fault]] = {}
@@ -144,7 +161,7 @@ class Reset(Fault):
         env.provider.reset(self.target)
 
     def heal(self, env: FaultEnv) -> None:
-        env.restart_node(self.target)
+        env.rejoin(self.target)  # it is running again already: start its cluster services
 
 
 @fault
@@ -248,8 +265,9 @@ class Cut(Fault):
 
     def check(self, scenario: Scenario) -> None:
         super().check(scenario)
-        if self.target in scenario.nodes and self.network not in scenario.nodes[self.target].addresses:
-            raise FaultError(f"cut: {self.target} has no NIC on {self.network}")
+        network = network_named(scenario, self.network, self.name)
+        if self.target in scenario.nodes and network not in scenario.nodes[self.target].addresses:
+            raise FaultError(f"cut: {self.target} has no NIC on {network}")
 
     def apply(self, env: FaultEnv) -> None:
         env.provider.cut(self.target, self.network)
@@ -311,8 +329,8 @@ class PacketLoss(_NetworkFault):
     def check(self, scenario: Scenario) -> None:
         if self.target != "all":
             super().check(scenario)
-        elif self.network not in scenario.networks:
-            raise FaultError(f"packet_loss: no network {self.network!r}; use one of: {', '.join(scenario.networks)}")
+        else:
+            network_named(scenario, self.network, self.name)
         if not 1 <= self.percent <= 100:
             raise FaultError(f"packet_loss: percent {self.percent} is not between 1 and 100")
         if self.direction not in ("in", "out", "both"):
@@ -321,7 +339,9 @@ class PacketLoss(_NetworkFault):
             raise FaultError("packet_loss: on a whole network the direction is both; name a node for in or out")
 
     def resolve(self, env: FaultEnv) -> Fault:
-        return self if self.target == "all" else super().resolve(env)
+        if self.target != "all":
+            return super().resolve(env)
+        return dataclasses.replace(self, network=network_named(env.scenario, self.network, self.name))
 
     def apply(self, env: FaultEnv) -> None:
         p = env.provider

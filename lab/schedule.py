@@ -106,9 +106,7 @@ class Schedule:
 
 
 # --- loading -------------------------------------------------------------------------------------
-class _Loader(_StrictLoader):
-    """_StrictLoader counting list positions from 1, as every other field path of a schedule does."""
-
+class _Loader(_StrictLoader):  # duplicate keys named with list positions from 1, as every other field path
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         return super().compose_node(parent, index + 1 if type(index) is int else index)
 
@@ -208,11 +206,29 @@ class _Parser:
             _fail(f"{at}.faults", f"expected a non-empty list of faults, got {_show(body['faults'])}", fix)
         return Chaos(count, every, tuple(self.fault(c, f"{at}.faults.{j}") for j, c in enumerate(body["faults"], 1)))
 
+    def wait(self, value: Any, where: str, timeout: float | None) -> Wait:
+        services = ", ".join(self.scenario.services) or "(none)"
+        condition, _, arg = value.partition(":") if isinstance(value, str) else ("", "", "")
+        if condition not in CONDITIONS or (condition == "up") != bool(arg):
+            _fail(where, f"{_show(value)} is not a condition", f"wait for settled, quorate or up:SERVICE ({services})")
+        if arg and arg not in self.scenario.services:
+            _fail(where, f"the scenario has no service {arg!r}", f"wait for up:SERVICE with one of: {services}")
+        return Wait(condition, arg or None, timeout)
+
+    def heal(self, ref: Any, where: str) -> Heal:
+        if ref != "all" and (not isinstance(ref, str) or ref not in self.ids):
+            known = ", ".join(self.ids) or "none yet"
+            fix = f"heal `all`, or give the fault step an `id:` and heal that (ids so far: {known})"
+            _fail(where, f"no earlier step has the id {_show(ref)}", fix)
+        if ref != "all" and self.ids[ref]:
+            _fail(where, f"{ref} heals itself after its `duration`", f"drop this step, or the `duration:` of {ref}")
+        return Heal(ref)
+
     def fault(self, raw: Any, at: str, extra: tuple[str, ...] = ()) -> FaultStep:
         if not isinstance(raw, dict):
             _fail(at, f"expected a fault (a mapping), got {_show(raw)}", "write `{fault: NAME, target: SELECTOR}`")
         name = raw.get("fault")
-        if name not in FAULTS:
+        if not isinstance(name, str) or name not in FAULTS:
             close = difflib.get_close_matches(str(name), FAULTS, n=1)
             problem = f"unknown fault {_show(name)}" if "fault" in raw else "missing required field"
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -228,13 +244,13 @@ class _Parser:
             fault = make(name, raw["target"], **{f.name: raw[f.name] for f in fields if f.name in raw})
             fault.check(self.scenario)
         except FaultError as e:
-            _fault_failed(e, name, at, ["target", *(f.name for f in fields)])
+            _fault_failed(e, name, at, ["target", *(f.name for f in fields)], self.scenario)
         duration = _duration(raw["duration"], f"{at}.duration") if "duration" in raw else None
         if duration is not None and type(fault).heal is Fault.heal:
             _fail(f"{at}.duration", f"{name} has nothing to heal", "drop `duration:`")
         step_id = raw.get("id")
         if step_id is not None:
-            if not isinstance(step_id, str) or not _ID.match(step_id) or _DEFAULT_ID.match(step_id):
+            if not isinstance(step_id, str) or not _ID.match(step_id) or _DEFAULT_ID.match(step_id) or step_id == "all":
                 fix = "use letters, digits, '-' and '_' (no '.'; `all` and step-N are taken)"
                 _fail(f"{at}.id", f"{_show(step_id)} cannot be an id", fix)
             if step_id in self.ids:
@@ -243,7 +259,7 @@ class _Parser:
         return FaultStep(fault, duration, step_id)
 
 
-def _fault_failed(exc: FaultError, name: str, at: str, keys: list[str]) -> NoReturn:
+def _fault_failed(exc: FaultError, name: str, at: str, keys: list[str], scenario: Scenario) -> NoReturn:
     """A FaultError as the field it is about: `crash: target no node 'x': use ...` -> steps.2.target."""
     rest = str(exc).removeprefix(f"{name}: ")
     key = next((k for k in keys if rest.startswith(k)), None)
@@ -251,13 +267,19 @@ def _fault_failed(exc: FaultError, name: str, at: str, keys: list[str]) -> NoRet
     key = key or ("network" if "NIC" in rest and "network" in keys else "target")
     rest = rest.removeprefix(f"{key}: ").removeprefix("target ")
     problem, *fix = _FIX.split(rest, maxsplit=1)
+    problem = problem if " " in problem else f"{problem} is not a valid {key}"  # `random:x:1: write random:x`
     signature = next(sig for n, sig, _ in catalogue() if n == name) or "no parameters"
-    _fail(f"{at}.{key}", problem, fix[0] if fix else f"{name} takes a target and {signature}")
+    fallback = {
+        "target": f"aim it at a node ({', '.join(scenario.nodes)}) or at a selector this scenario can resolve",
+        "network": f"pick a network the target has a NIC on ({', '.join(scenario.networks)})",
+    }.get(key, f"{name} takes a target and {signature}")
+    _fail(f"{at}.{key}", problem, fix[0] if fix else fallback)
 
 
 # --- expanding -----------------------------------------------------------------------------------
 def plan(schedule: Schedule, seed: int) -> list[Action]:
-    """The flat list of actions `schedule` runs; the same seed gives the same plan."""
+    """The flat list of actions `schedule` runs; the same seed gives the same plan. `heal: ID` heals every copy of
+    ID applied and not healed yet (inside a repeat: that iteration's), latest first; none left: nothing."""
     rng = random.Random(seed)
     out: list[Action] = []
     pending: dict[str, list[str]] = {}  # id -> the refs of its copies applied and not healed yet

@@ -176,6 +176,10 @@ class Lab:
         self.provider.restart(node)
         self.playbook.restart_node(self.ctx, node)
 
+    def rejoin(self, node: str) -> None:
+        """Start what a running node's init system would start after a reboot (after a reset)."""
+        self.playbook.restart_node(self.ctx, node)
+
     def restart_nodes(self, nodes: list[str]) -> str:
         """Power several crashed nodes on together (a whole cluster after a power cut); returns what the
         playbook's recovery did."""

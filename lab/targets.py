@@ -2,6 +2,7 @@
 
     node1                a node by name
     holder:g_mysql       the node running every member of a Pacemaker group
+    service:mysql        the node running the group of a scenario service (whatever the scenario calls the group)
     vip:mysql            the node holding a scenario VIP (by the VIP's name in `vips:`)
     master               the keepalived MASTER: the keepalived node holding its VIP
     role:pacemaker:2     the 2nd node (1-based, scenario order) with a role
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from lab.scenario import KNOWN_ROLES, Scenario
 
-KINDS = ("holder", "vip", "master", "role", "random")
+KINDS = ("holder", "service", "vip", "master", "role", "random")
 
 
 class TargetError(ValueError):
@@ -48,6 +49,10 @@ def check(selector: str, scenario: Scenario) -> None:
         groups = sorted({s.group for s in scenario.services.values() if s.group})
         if arg not in groups:
             raise TargetError(f"holder:{arg}: no group {arg!r} in the scenario; use one of: {', '.join(groups) or '-'}")
+    elif kind == "service":
+        grouped = [n for n, s in scenario.services.items() if s.group]
+        if arg not in grouped:
+            raise TargetError(f"service:{arg}: no service {arg!r} runs in a group; use one of: {', '.join(grouped)}")
     elif kind == "vip":
         if arg not in scenario.vips:
             raise TargetError(f"vip:{arg}: no VIP {arg!r}; use one of: {', '.join(scenario.vips)}")
@@ -77,10 +82,11 @@ def resolve(selector: str, live: Live) -> str:
     sc = live.scenario
     if not arg and kind != "master":
         return selector
-    if kind == "holder":
-        node = live.group_holders().get(arg)
+    if kind in ("holder", "service"):
+        group = arg if kind == "holder" else str(sc.services[arg].group)
+        node = live.group_holders().get(group)
         if not node:
-            raise TargetError(f"holder:{arg}: {arg} is not running whole on any node right now")
+            raise TargetError(f"{selector}: {group} is not running whole on any node right now")
         return node
     if kind in ("vip", "master"):
         name = arg if kind == "vip" else _keepalived_vip(sc)

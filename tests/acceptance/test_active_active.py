@@ -49,6 +49,7 @@ def event(res: TrialResult, service: str):  # type: ignore[no-untyped-def]
     return next(e for e in res.events if e.service == service)
 
 
+@pytest.mark.smoke
 def test_crash_of_the_master_haproxy_node_moves_the_vip(lab: Lab) -> None:
     m = master(lab)
     b = other_front(lab, m)
@@ -114,6 +115,7 @@ def test_killed_haproxy_lowers_the_priority_and_moves_the_vip(lab: Lab) -> None:
     assert_checks(res)
 
 
+@pytest.mark.smoke
 def test_killed_galera_node_is_taken_out_by_haproxy(lab: Lab) -> None:
     active = role_nodes(lab.ctx, "galera")[0]  # galera_cluster's one non-backup server
     peers = [n for n in role_nodes(lab.ctx, "galera") if n != active]

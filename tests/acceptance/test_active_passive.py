@@ -3,15 +3,17 @@ faults against real corosync, pacemaker, mariadb and rabbitmq, measured from cli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from lab import bounds
+from lab import bounds, play, schedule
 from lab.checks.ordering import group_order, parse
 from lab.checks.placement import group_nodes, online_nodes
+from lab.faults import make
 from lab.fixtures import assert_checks, double_mount_seen, double_vip_seen, make_lab
-from lab.session import Lab, TrialResult
+from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
 from provision import drbd
 
@@ -320,3 +322,57 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
     recover_drbd(lab, res, before, "both NICs cut")
+
+
+def ping_loss_pct(lab: Lab, src: str, address: str, count: int = 300) -> float:
+    """Packet loss from `src` to `address`, as ping measures it (300 echoes 10 ms apart)."""
+    r = lab.provider.run(src, f"ping -q -n -c {count} -i 0.01 -W 1 {address}", timeout=count * 0.01 + 30)
+    m = re.search(r"([\d.]+)% packet loss", r.stdout)
+    assert m, f"ping printed no loss figure: {r.stdout} {r.stderr}"
+    return float(m.group(1))
+
+
+def test_packet_loss_and_a_partition_heal_one_at_a_time(lab: Lab) -> None:
+    """Two network faults on one NIC, each its own nftables table: the partition drops everything, healing it
+    leaves the packet loss (at the share asked for), healing that leaves a clean link. Measured with ping."""
+    node, client = lab.cluster_nodes[0], lab.client
+    net = ring(lab, "management")
+    address = str(lab.scenario.nodes[node].addresses[net])
+    loss = make("packet_loss", node, network=net, percent=30, direction="in").resolve(lab)
+    cut = make("partition", node, network=net, others=[client]).resolve(lab)
+    expected = loss.percent  # type: ignore[attr-defined]
+    # 300 echoes: a binomial share's standard deviation is under 3 points; 4 of them either side
+    margin = 4 * 100 * ((expected / 100) * (1 - expected / 100) / 300) ** 0.5
+    try:
+        loss.apply(lab)
+        cut.apply(lab)
+        assert ping_loss_pct(lab, client, address, count=50) == 100.0
+        cut.heal(lab)
+        measured = ping_loss_pct(lab, client, address)
+        lab.report.notes.append(f"packet_loss {expected}% in on {node}/{net}: ping from {client} lost {measured}%")
+        assert abs(measured - expected) <= margin, f"{measured}% lost, asked for {expected}% (+-{margin:.1f})"
+        loss.heal(lab)
+        assert ping_loss_pct(lab, client, address, count=100) == 0.0
+    finally:
+        lab.provider.heal()
+
+
+def test_a_schedule_plays_and_its_events_name_their_faults(lab: Lab) -> None:
+    """schedules/ap-crash-then-partition.yaml, played as `halab run` plays it: every fault of the plan applied in
+    order on the node its selector named then, events attributed to the fault that caused them."""
+    path = REPO / "schedules" / "ap-crash-then-partition.yaml"
+    sched = schedule.load_schedule(path, lab.scenario)
+    actions = schedule.plan(sched, sched.seed or 0)
+    holder = mysql_node(lab)
+    with lab.trial("schedule-crash-then-partition") as t:
+        play.play(t, actions, echo=lab.report.notes.append)
+        res = t.finish(membership_change=True)
+    planned = [a.fault.name for a in actions if isinstance(a, schedule.Apply)]
+    assert [f.name for f, _ in t.fault_log] == planned
+    first = t.fault_log[0][0]
+    assert first.target == holder, f"the crash should have hit the MySQL holder {holder}, hit {first.target}"
+    assert res.events and {e.fault.split(":")[0] for e in res.events} <= set(planned)
+    crash_events = [e for e in res.events if e.fault == "crash" and e.service == "mysql"]
+    assert crash_events and crash_events[0].target == holder and crash_events[0].downtime_ms, res.events
+    assert not t.applied, "every fault of the schedule is healed by its end"
+    assert_checks(res)

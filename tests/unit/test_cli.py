@@ -105,3 +105,9 @@ def test_a_scenario_under_any_file_name_is_its_own_lab(tmp_path: Path, capsys: p
 def test_list_with_no_labs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     assert "no labs are up" in capsys.readouterr().out
+
+
+def test_the_readme_lists_every_fault_of_the_registry() -> None:
+    readme = Path("README.md").read_text()
+    for name in FAULTS:
+        assert f"| `{name}` |" in readme, f"README's fault table misses {name}"
