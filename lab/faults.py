@@ -81,9 +81,14 @@ class Fault:
             check(self.target, scenario)
         except TargetError as exc:
             raise FaultError(f"{self.name}: target {exc}") from None
-        network = getattr(self, "network", None)
-        if network:
-            network_named(scenario, network, self.name)
+        if hasattr(self, "network"):
+            net = network_named(scenario, self.network, self.name)
+            # a node-aimed network fault needs the node to have a NIC there (selectors are checked when resolved)
+            if self.target in scenario.nodes and net not in scenario.nodes[self.target].addresses:
+                raise FaultError(f"{self.name}: {self.target} has no NIC on {net}")
+            for other in getattr(self, "others", ()):
+                if other in scenario.nodes and net not in scenario.nodes[other].addresses:
+                    raise FaultError(f"{self.name}: others: {other} has no NIC on {net}")
 
     def resolve(self, env: FaultEnv) -> Fault:
         try:
@@ -263,12 +268,6 @@ class Cut(Fault):
     help = "take one NIC's link down (cable pulled); heal restores that NIC only"
     network: str
 
-    def check(self, scenario: Scenario) -> None:
-        super().check(scenario)
-        network = network_named(scenario, self.network, self.name)
-        if self.target in scenario.nodes and network not in scenario.nodes[self.target].addresses:
-            raise FaultError(f"cut: {self.target} has no NIC on {network}")
-
     def apply(self, env: FaultEnv) -> None:
         env.provider.cut(self.target, self.network)
 
@@ -297,12 +296,14 @@ class Partition(_NetworkFault):
         live = env.live()
         try:
             others = tuple(resolve(o, live) for o in self.others) or tuple(
-                n for n, node in env.scenario.nodes.items() if self.network in node.addresses and n != me.target
+                n for n, node in env.scenario.nodes.items() if me.network in node.addresses and n != me.target
             )
         except TargetError as exc:
             raise FaultError(f"partition: others: {exc}") from None
         if me.target in others:
             raise FaultError(f"partition: {me.target} is on both sides")
+        if not others:
+            raise FaultError(f"partition: nobody else on {me.network} to cut {me.target} off from")
         return dataclasses.replace(me, others=others)
 
     def apply(self, env: FaultEnv) -> None:
@@ -392,6 +393,8 @@ def _coerce(fault_name: str, key: str, hint: Any, value: Any) -> Any:
         raise FaultError(f"{where}: {value!r} is not true or false")
     if hint is int:
         try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
             return int(value)
         except (TypeError, ValueError):
             raise FaultError(f"{where}: {value!r} is not a whole number") from None

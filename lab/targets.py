@@ -39,6 +39,8 @@ class Live:
 def check(selector: str, scenario: Scenario) -> None:
     """Raise TargetError unless `selector` can name a node of `scenario` (before the lab exists)."""
     kind, _, arg = selector.partition(":")
+    if kind == "master" and arg:
+        raise TargetError(f"{selector}: write master alone (the keepalived node holding the VIP)")
     if not arg and kind != "master":
         if selector not in scenario.nodes:
             raise TargetError(
@@ -67,7 +69,7 @@ def check(selector: str, scenario: Scenario) -> None:
         if not have:
             raise TargetError(f"{selector}: no node has the role {role}")
         if kind == "role":
-            if not nth.isdigit() or not 1 <= int(nth) <= len(have):
+            if not (nth.isascii() and nth.isdigit()) or not 1 <= int(nth) <= len(have):
                 raise TargetError(f"{selector}: write role:{role}:N with N from 1 to {len(have)}")
         elif nth:
             raise TargetError(f"{selector}: write random:{role} (no index)")

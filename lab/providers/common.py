@@ -1,16 +1,61 @@
-"""Shell commands both providers send into a node: the same text whether it runs through nsenter or SSH."""
+"""What both providers share: the shell commands they send into a node (the same text whether it runs through
+nsenter or SSH), their state file, and host-side helpers (commands, namespaces, nftables bridge tables)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from lab.providers.base import Provider, ProviderError
+from lab.providers.base import ProviderError, Result
 from lab.wait import until
+
+
+class Runs(Protocol):
+    """What the helpers below need of a provider: a shell command in a node."""
+
+    def run(
+        self,
+        node: str,
+        cmd: str,
+        *,
+        timeout: float = 60.0,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+    ) -> Result: ...
+
+
+def default_state_root() -> Path:
+    # Not under /tmp (a netns node's private mounts hide it) nor under /var/lib (each netns node overlays it).
+    return Path(os.environ.get("HALAB_STATE_DIR", "/var/tmp/halab"))
+
+
+class LabState:
+    """A provider's state file: what `halab down` needs to clean up after a harness that was killed."""
+
+    state_dir: Path
+    state_file: Path
+    _state: dict
+
+    def _fresh_state(self) -> dict:
+        raise NotImplementedError
+
+    def _load_state(self) -> dict:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return self._fresh_state()
+
+    def _save_state(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state, indent=2))
+        tmp.replace(self.state_file)  # atomic: a kill mid-write leaves the previous state, never half of one
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -52,7 +97,7 @@ def kill_command(process: str) -> str:
     return f"pkill -STOP -x {q} && pkill -KILL -x {q}"
 
 
-def stop_service_via(provider: Provider, node: str, process: str, timeout: float) -> None:
+def stop_service_via(provider: Runs, node: str, process: str, timeout: float) -> None:
     """SIGTERM, as an orderly `systemctl stop` would, and wait until every such process is gone."""
     q = shlex.quote(process)
     if provider.run(node, f"pkill -TERM -x {q}", timeout=10).rc != 0:
@@ -63,6 +108,23 @@ def stop_service_via(provider: Provider, node: str, process: str, timeout: float
         what=f"{process} on {node} to exit after SIGTERM",
         seen=lambda: provider.run(node, f"pgrep -a -x {q}").stdout,
     )
+
+
+def ipv4_addresses(ip_addr_output: str) -> list[str]:
+    """The addresses in `ip -o -4 addr show` output."""
+    return [ln.split()[3].split("/")[0] for ln in ip_addr_output.splitlines() if len(ln.split()) > 3]
+
+
+def spawn_in_netns(netns: str, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """A long-running host process in a network namespace (a workload), its output appended to `log`."""
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", netns, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=fh,
+            start_new_session=True,
+        )
 
 
 def bridge_filter(table: str, rules: Sequence[str]) -> str:
