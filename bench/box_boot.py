@@ -2,12 +2,13 @@
 
     python bench/box_boot.py [--out /var/tmp/halab-box] [--timeout 600] [--force-build]
 
-Everything of the VM lives in the network namespace `halab-boxtest`: virtlogd and libvirtd are started inside it
-(`ip netns exec`), so the isolated libvirt network's bridge, dnsmasq and the guest's tap exist only there, and ssh to
-the guest runs there too. The root namespace's addresses and routes are never touched. The domain and the network
-are transient (`virsh create` / `net-create`): nothing is written under /etc/libvirt. Teardown (always, in a
+Everything of the VM lives in the network namespace `halab-boxtest`: virtlogd and libvirtd are started inside it the
+way the lab starts its own (lab/providers/libvirtd.py), so the isolated libvirt network's bridge, dnsmasq and the
+guest's tap exist only there, and ssh to the guest runs there too. The root namespace's addresses and routes are
+never touched. The domain and the network are transient (`virsh create` / `net-create`); the one thing libvirt keeps
+is the `default` storage pool libvirtd.ensure() defines for vagrant-libvirt when it is missing. Teardown (always, in a
 finally): destroy the domain and the network, stop libvirtd and virtlogd by PID, kill whatever is left in the
-namespace, delete it, remove the overlay.
+namespace, delete it (libvirtd.stop), remove the overlay.
 
 Prints: box build time and size, libvirtd start time, boot-to-SSH time, the guest's `/proc/drbd` after
 `modprobe drbd`, `systemctl is-enabled corosync`, and the qemu process's RSS. Figures, not asserts; exit code 1
@@ -18,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab.box import BoxError, build_box, ensure_binaries, run, vagrant_keys_dir  # noqa: E402
-from lab.wait import until  # noqa: E402
+from lab.providers import libvirtd  # noqa: E402
+from lab.providers.base import ProviderError  # noqa: E402
+from lab.providers.common import starttime  # noqa: E402
+from lab.wait import WaitTimeout, until  # noqa: E402
 
 NS = "halab-boxtest"
 DOMAIN = "halab-boxtest"
@@ -39,9 +41,8 @@ BRIDGE = "hbt-br0"
 HOST_IP = "192.168.121.1"
 GUEST_IP = "192.168.121.10"
 GUEST_MAC = "52:54:00:b0:c5:01"
-VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
+VIRSH = ["virsh", "-q", "-c", libvirtd.URI]
 HOST_TOOLS = ["ip", "ssh", "virsh", "libvirtd", "virtlogd", "qemu-system-x86_64", "dnsmasq", "qemu-img"]
-PIDFILES = {"libvirtd": Path("/run/libvirtd.pid"), "virtlogd": Path("/run/virtlogd.pid")}
 
 NETWORK_XML = f"""<network>
   <name>{NETWORK}</name>
@@ -107,34 +108,9 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, interval: f
     return time.monotonic() - t0
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_pid(pid: int, name: str, timeout: float = 10.0) -> None:
-    if not pid_alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    with contextlib.suppress(BoxError):
-        wait_until(f"{name} (pid {pid}) exits", lambda: not pid_alive(pid), timeout, 0.1)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 def host_prereqs() -> None:
+    """Install what is missing (libvirtd.ensure() checks its own binaries too, and sets up /dev/kvm and the dirs)."""
     ensure_binaries(HOST_TOOLS)
-    for d in ("/run/libvirt", "/var/lib/libvirt/dnsmasq"):
-        Path(d).mkdir(parents=True, exist_ok=True)
-    kvm = Path("/dev/kvm")
-    if kvm.exists() and run(["getent", "group", "kvm"], check=False).returncode == 0:
-        # What udev does on a normal host; without it libvirt re-probes QEMU on every define/start (notes).
-        run(["chgrp", "kvm", str(kvm)])
-        kvm.chmod(0o660)
 
 
 class Contained:
@@ -142,32 +118,31 @@ class Contained:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.pids: dict[str, int] = {}
+        self.daemons: libvirtd.Daemons | None = None
         self.ns_created = False
         self.overlay = workdir / "overlay.qcow2"
         self.console = workdir / "console.log"
 
     def start_daemons(self) -> float:
-        for name in ("libvirtd", "virtlogd"):
-            other = run(["pgrep", "-x", name], check=False).stdout.split()
+        # Ours or none: libvirtd.ensure() would use a libvirtd that already answers (the host's, a lab's), and its
+        # bridges are not in NS.
+        for name, other in libvirtd.running_daemons().items():
             if other:
                 raise BoxError(
-                    f"a {name} is already running (pid {', '.join(other)}), not started by this script: it owns "
-                    f"/run/libvirt. Stop it first (or run this where no libvirtd runs)"
+                    f"a {name} is already running (pid {', '.join(map(str, other))}), not started by this script: "
+                    "it owns /run/libvirt. Stop it first (or run this where no libvirtd runs)"
                 )
-        if run(["ip", "netns", "list"]).stdout.split().count(NS):
+        if NS in run(["ip", "netns", "list"]).stdout.split():
             raise BoxError(f"network namespace {NS} already exists (a killed run?). Fix: ip netns del {NS}")
-        run(["ip", "netns", "add", NS])
-        self.ns_created = True
-        run(in_ns("ip", "link", "set", "lo", "up"))
+        self.ns_created = True  # ensure() makes it; close() deletes it even when ensure() fails before any daemon ran
         t0 = time.monotonic()
-        for name in ("virtlogd", "libvirtd"):
-            PIDFILES[name].unlink(missing_ok=True)
-            run(in_ns(f"/usr/sbin/{name}", "-d"))
-            wait_until(f"{name} pidfile", PIDFILES[name].exists, 30, 0.1)
-            self.pids[name] = int(PIDFILES[name].read_text().split()[0])
-        wait_until("libvirtd answers", lambda: run([*VIRSH, "version"], check=False).returncode == 0, 300, 0.5)
+        self.daemons = libvirtd.ensure(NS)
         return time.monotonic() - t0
+
+    def libvirtd_alive(self) -> bool:
+        """The libvirtd this script started still runs (by PID and start time: PIDs are reused)."""
+        pid, start = ((self.daemons.pids.get("libvirtd") if self.daemons else None) or [None, None])[:2]
+        return bool(pid) and starttime(pid) == start
 
     def start_vm(self, box_img: Path) -> None:
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(box_img), "-F", "qcow2", str(self.overlay)])
@@ -200,7 +175,7 @@ class Contained:
         def step(what: str, fn: Callable[[], object]) -> None:
             try:
                 fn()
-            except (BoxError, OSError, ValueError) as exc:
+            except (BoxError, ProviderError, WaitTimeout, OSError, ValueError) as exc:
                 errors.append(f"{what}: {exc}")
 
         def virsh_gone(*cmd: str) -> None:
@@ -209,24 +184,14 @@ class Contained:
             if res.returncode != 0 and not any(g in res.stderr for g in gone):
                 errors.append(f"virsh {' '.join(cmd)}: {res.stderr.strip()}")
 
-        if self.pids.get("libvirtd") and pid_alive(self.pids["libvirtd"]):
+        if self.libvirtd_alive():
             # Transient domain and network: destroy removes them; undefine is a no-op unless someone defined them.
             for cmd in (("destroy", DOMAIN), ("undefine", DOMAIN), ("net-destroy", NETWORK)):
                 step(f"virsh {' '.join(cmd)}", lambda cmd=cmd: virsh_gone(*cmd))
-        for name in ("libvirtd", "virtlogd"):
-            if name in self.pids:
-                step(f"stop {name}", lambda name=name: stop_pid(self.pids[name], name))
-        if self.ns_created:
-
-            def kill_leftovers() -> None:
-                # Anything the daemons left in the namespace (qemu, dnsmasq) was started by this script.
-                left = run(["ip", "netns", "pids", NS], check=False).stdout.split()
-                for pid in left:
-                    stop_pid(int(pid), f"leftover pid {pid} in {NS}", timeout=5)
-                if left:
-                    errors.append(f"killed leftover processes in {NS}: {' '.join(left)}")
-
-            step(f"processes in {NS}", kill_leftovers)
+        if self.daemons is not None:
+            # Anything the daemons left in the namespace (qemu, dnsmasq) was started by this script: killed with it.
+            step(f"stop the daemons and {NS}", lambda: errors.extend(libvirtd.stop(self.daemons)))
+        if self.ns_created and NS in run(["ip", "netns", "list"], check=False).stdout.split():
             step(f"ip netns del {NS}", lambda: run(["ip", "netns", "del", NS]))
         step("remove overlay", lambda: self.overlay.unlink(missing_ok=True))
         for msg in errors:
@@ -318,7 +283,7 @@ def main() -> int:
             f"VM start to checks done {time.monotonic() - t_start:.1f} s"
         )
         ok = True
-    except BoxError as exc:
+    except (BoxError, ProviderError, WaitTimeout) as exc:  # libvirtd's errors, and a bounded wait that ran out
         log(f"FAILED: {exc}")
     finally:
         if lab.console.exists():

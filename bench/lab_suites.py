@@ -2,6 +2,9 @@
 and prints, from its reports, wall time per phase, memory per node and each measured downtime next to its floor.
 
     python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|all] [-- pytest args]
+    python bench/lab_suites.py --schedule schedules/ap-crash-holder.yaml [--scenario active-passive]
+
+The second form runs `halab run` once and prints the same figures plus the schedule's own overhead.
 
 Figures, not asserts: the suite's own tests decide pass/fail."""
 
@@ -58,17 +61,37 @@ def print_report(r: dict) -> None:
             f"  {e['fault']:<13}{e['target']:<13}{e['service']:<10}{str(e['downtime_ms']):>11} "
             f"{str(e.get('floor_ms') or '-'):>8} {ratio:>5} {str(e.get('bound_ms') or '-'):>9}  {vip}"
         )
+    for note in r.get("notes", []):
+        if note.startswith("schedule"):
+            print(f"  {note}")
     print("floor = corosync token + consensus (when membership must change) + the stop/start times")
     print("Pacemaker measured for the group's members (crm_mon operation history, exec-time). An agent's")
     print("start includes its own polling, so clients may see the service before it returns: ratio < 1 happens.")
+
+
+def run_schedule(provider: str, scenario: str, schedule: str) -> int:
+    out = REPO / "reports" / "bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    env = {**os.environ, "LAB_PROVIDER": provider, "HALAB_REPORTS_DIR": str(out)}
+    t0 = time.monotonic()
+    halab = [sys.executable, "-c", "import sys; from lab.cli import main; sys.exit(main())"]
+    rc = subprocess.call([*halab, "run", scenario, schedule, "--lab", "bench-schedule", "--down"], cwd=REPO, env=env)
+    wall = time.monotonic() - t0
+    for path in sorted(out.glob("*/*/report.json")):
+        print_report(json.loads(path.read_text()))
+    print(f"halab run {schedule}: {wall:.1f} s wall (up, provision, the schedule, checks, down); exit {rc}")
+    return rc
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--provider", default=os.environ.get("LAB_PROVIDER", "netns"))
     ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "all"])
+    ap.add_argument("--schedule", help="run this schedule with `halab run` instead of the suites")
+    ap.add_argument("--scenario", default="active-passive", help="the scenario for --schedule")
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
+    if args.schedule:
+        return run_schedule(args.provider, args.scenario, args.schedule)
     suites = ["active_passive", "active_active"] if args.suite == "all" else [args.suite]
     out = REPO / "reports" / "bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     walls, worst = {}, 0

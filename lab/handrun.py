@@ -182,6 +182,8 @@ def _record(lab_name: str, provider: str) -> int:
                 f = ledger.fault_of(e)
                 t.fault_log.append((f, e["at"]))
                 t.faults.append((f.label, f.target, e["at"]))
+                if e.get("healed_at"):
+                    t.heal_log.append((f, e["healed_at"]))
         t.fault_at = t.fault_log[0][1] if t.fault_log else None
         res = t.finish(membership_change=any(f.name in ("crash", "freeze", "poweroff") for f, _ in t.fault_log))
     path = lab.write_report()

@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab import bounds, registry
-from lab.checks.placement import group_nodes
+from lab import registry
+from lab.pacemaker_view import PacemakerView
 from lab.providers import ProviderError, choose, make_provider
 from lab.report import Report
 from lab.scenario import ClusterOptions, Scenario, load_scenario, renamed
 from lab.targets import Live
 from lab.trial import Trial, TrialResult
-from provision import pacemaker
 from provision.context import Context
 from provision.playbook import playbook_for
 from provision.secrets import load_or_create
@@ -104,14 +103,12 @@ class Lab:
 
     # ------------------------------------------------------------------ what faults use (lab/faults.py FaultEnv)
     def live(self) -> Live:
-        return Live(self.scenario, self.provider.is_running, self.group_holders, self.provider.addresses, self.rng)
+        return Live(self.scenario, self.provider.is_running, self.pcmk.group_holders, self.provider.addresses, self.rng)
 
-    def group_holders(self) -> dict[str, str | None]:
-        """Pacemaker group -> the node running it whole now (no wait); empty without Pacemaker."""
-        if not self.scenario.nodes_with_role("pacemaker"):
-            return {}
-        xml = self.ask("crm_mon -1 --output-as=xml")
-        return group_nodes(xml) if xml else {}
+    @property
+    def pcmk(self) -> PacemakerView:
+        """What the Pacemaker topologies read back from the cluster (CIB, crm_mon, logs, bounds)."""
+        return PacemakerView(self)
 
     def start_service(self, node: str, service: str) -> None:
         self.playbook.start_service(self.ctx, node, service)
@@ -136,31 +133,9 @@ class Lab:
     def ask(self, cmd: str, timeout: float = 15) -> str | None:
         return self.ctx.ask(cmd, timeout=timeout)
 
-    def cib_resources(self) -> str:
-        xml = self.ask("cibadmin -Q --scope resources")
-        if xml is None:
-            raise AssertionError("no cluster node answers cibadmin -Q")
-        return xml
-
     @property
     def opts(self) -> ClusterOptions:
         return self.scenario.options(self.profile)
-
-    def failover_bound_ms(self, service: str, *, stop_first: bool = False) -> int:
-        group = self.scenario.services[service].group
-        return bounds.failover_bound_ms(self.opts, self.cib_resources(), group, stop_first=stop_first)
-
-    def pacemaker_log(self, *nodes: str) -> list[str]:
-        lines: list[str] = []
-        for n in nodes or self.cluster_nodes:
-            if self.provider.is_running(n):
-                lines += self.provider.run(n, "cat /var/log/pacemaker/pacemaker.log", timeout=30).stdout.splitlines()
-        return lines
-
-    def crm_mon_xml(self, node: str | None = None) -> str:
-        if node:
-            return pacemaker.crm_mon_xml(self.ctx, node) or ""
-        return self.ask("crm_mon -1 --output-as=xml") or ""
 
     def status(self) -> str:
         return self.playbook.status(self.ctx)

@@ -70,6 +70,7 @@ class Trial:
         self.fault_at: float | None = None
         self.faults: list[tuple[str, str, float]] = []  # (label, node, when): what playbooks' floors read
         self.fault_log: list[tuple[Fault, float]] = []  # every fault applied, in order, with its time
+        self.heal_log: list[tuple[Fault, float]] = []  # every heal, with its time (a failback is its outage)
         self.applied: list[Fault] = []  # faults not healed yet
         self.groups_before: dict[str, str] = {}
 
@@ -172,6 +173,7 @@ class Trial:
         at = self.mark("heal", f)
         f.heal(self.lab)
         self.applied.remove(f)
+        self.heal_log.append((f, at))
         return at
 
     def _applied_match(self, fault: str | Fault, target: str | None, params: dict[str, Any]) -> Fault:
@@ -193,19 +195,22 @@ class Trial:
         """Power several crashed nodes on together (a whole cluster after a power cut); returns what recovery did."""
         crashed = [f for f in self.applied if f.name == "crash" and f.target in nodes]
         for f in crashed:
-            self.mark("heal", f)
+            self.heal_log.append((f, self.mark("heal", f)))
         recovery = self.lab.restart_nodes(nodes)
         self.applied = [f for f in self.applied if f not in crashed]
         return recovery
 
-    def _windows(self, since: float) -> list[tuple[str, str, float, float | None]]:
-        """(fault label, node, time, next fault's time) per applied fault; one pseudo-fault for a trial without."""
+    def _windows(self, since: float, until: float) -> list[tuple[str, str, float, float | None]]:
+        """(label, node, time, next boundary) per fault, and per heal before `until` (a failback after a heal is
+        the heal's outage, `heal:crash`); one pseudo-fault for a trial without faults."""
         if not self.fault_log:
             return [("none", "-", since, None)]
-        times = [at for _, at in self.fault_log]
+        marks = [(at, f.label, f.target) for f, at in self.fault_log]
+        marks += [(at, f"heal:{f.label}", f.target) for f, at in self.heal_log if at < until]
+        marks.sort()
+        marks = marks[[m[1].startswith("heal:") for m in marks].index(False) :]  # from the first fault on
         return [
-            (f.label, f.target, at, times[i + 1] if i + 1 < len(times) else None)
-            for i, (f, at) in enumerate(self.fault_log)
+            (lbl, node, at, marks[i + 1][0] if i + 1 < len(marks) else None) for i, (at, lbl, node) in enumerate(marks)
         ]
 
     def _stop_workload(self) -> None:
@@ -270,7 +275,7 @@ class Trial:
             o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s)
             outages[svc] = o
             probe = outage(h, svc, since=since, fs=("connect",))
-            for i, (label, target, at, nxt) in enumerate(self._windows(since)):
+            for i, (label, target, at, nxt) in enumerate(self._windows(since, h.ops[-1].time)):
                 # with several faults, each event holds the outages that began after it and before the next
                 within = None if nxt is None and i == 0 else (at if i else h.ops[0].time, nxt)
                 o_i = (
@@ -293,8 +298,9 @@ class Trial:
                     ev.vip_from = list(before[-1]) if before else None
                     after = [nodes for t, nodes in timeline if nxt is None or t < nxt]
                     ev.vip_to = list(after[-1]) if after else None
-                faults = self.faults if i == 0 else self.faults[i : i + 1]
-                ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change and i == 0, faults)
+                # a floor is the first fault's (the trial's placement before and after); later ones have none yet
+                if i == 0:
+                    ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change, self.faults)
                 events.append(ev)
             if svc in bounds_ms:
                 c = downtime_check(o, bounds_ms[svc])

@@ -2,7 +2,7 @@
 fed by the same scenario YAML), faults from the host through libvirt-python.
 
 - Daemons: the host's libvirtd when one answers; else virtlogd + libvirtd started by the lab inside the network
-  namespace `halab-<lab>-virt`, where libvirt then makes every bridge, tap and dnsmasq (lab/providers/libvirtd.py).
+  namespace `halab-<lab>-lv-virt`, where libvirt then makes every bridge, tap and dnsmasq (lab/providers/libvirtd.py).
   vagrant and every SSH connection run in that namespace too; the root namespace gets no lab route.
 - Nodes whose only role is `client` are not VMs: each is a network namespace with a veth on the libvirt bridge of
   each of its networks, at its scenario address. Workloads run there on the host's clock, the same clock the fault
@@ -12,170 +12,53 @@ fed by the same scenario YAML), faults from the host through libvirt-python.
   (updateDeviceFlags), partition and packet loss = nftables bridge rules on the taps, kill/stop a service in the guest.
 - Storage: each cluster VM has a second virtio disk (/dev/vdb); provision/drbd.py builds the guide's DRBD
   resources on it, so `has_drbd` is true here.
+
+This module is the lab's lifecycle (preflight, up, down, the client namespaces, the fence host, the report's notes);
+the rest is in layers, each on the ones below it:
+  libvirt_node.py      names, state file, the libvirt connection and the Vagrant handle
+  libvirt_commands.py  run, command_argv, put, start_daemon, spawn; SSH after a boot, the node's preparation
+  libvirt_observe.py   DRBD devices and disks, addresses, mounts, observe, memory
+  libvirt_faults.py    crash, poweroff, reset, restart, freeze, thaw, kill/stop service, cut/restore, filters, heal
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
-import shlex
 import shutil
+import signal
 import subprocess
-import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from lab.providers import fence_host, libvirtd
-from lab.providers.base import ProviderError, Result
-from lab.providers.common import bridge_filter, daemon_command, kill_command, put_command, sh, stop_service_via
+from lab.providers.base import ProviderError
+from lab.providers.common import default_state_root, sh, signal_pid
 from lab.providers.fence_host import FenceTarget
-from lab.scenario import Scenario
-from lab.wait import until
+from lab.providers.libvirt_commands import CLIENT_PATH, NODE_PREP, LibvirtCommands
+from lab.providers.libvirt_faults import LibvirtFaults
+from lab.providers.libvirt_node import BOOT_S, DEFAULT_BOX, DESTROY_S, REPO, UP_S
+from lab.providers.libvirt_observe import LibvirtObservation
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_BOX = "halab/debian12"
-# Measured here under TCG: a 2-node `vagrant up` 67-100 s, a single boot to SSH 30-43 s, 2.2 s per destroy. The
-# bounds leave room for a loaded 2-core runner; on KVM all of this takes seconds.
-UP_S = 1200
-BOOT_S = 300
-DESTROY_S = 300
-CLIENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What the netns provider's node init makes: daemons started by hand (not by their units) expect them.
-NODE_PREP = (
-    "mkdir -p /run/crm /run/mysqld /run/rabbitmq /run/lock /var/log/pacemaker /var/log/mysql /var/log/rabbitmq "
-    "/var/log/crmsh /var/log/corosync /var/log/halab /run/haproxy /run/keepalived /var/lib/pacemaker/cib "
-    "/var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores && "
-    "chown -R hacluster:haclient /var/lib/pacemaker /run/crm /var/log/pacemaker && "
-    "chown mysql:mysql /run/mysqld /var/log/mysql /var/lib/mysql && "
-    "chown rabbitmq:rabbitmq /run/rabbitmq /var/log/rabbitmq /var/lib/rabbitmq"
-)
+__all__ = [
+    "BOOT_S",
+    "CLIENT_PATH",
+    "DEFAULT_BOX",
+    "DESTROY_S",
+    "NODE_PREP",
+    "REPO",
+    "UP_S",
+    "LibvirtProvider",
+    "default_state_root",
+]
 
 
-def default_state_root() -> Path:
-    return Path(os.environ.get("HALAB_STATE_DIR", "/var/tmp/halab"))
-
-
-class LibvirtProvider:
+class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
     name = "libvirt"
     has_drbd = True
     # A look is one SSH round trip into the guest: milliseconds on KVM, 0.3-2 s under TCG (measured here: two nodes
     # looked at one after the other gave 35 samples in 79.5 s). The observer's gap limit is 30 periods.
     observe_period_s = 0.5
-
-    def __init__(self, scenario: Scenario, lab: str | None = None, state_root: Path | None = None) -> None:
-        self.scenario = scenario
-        self.lab = lab or scenario.name
-        # `-lv`: the netns provider names its namespaces halab-<lab>-<node>; both labs of a scenario may coexist.
-        self.prefix = f"halab-{self.lab}-lv"
-        self.state_dir = (state_root or default_state_root()) / f"{self.lab}.libvirt"
-        self.state_file = self.state_dir / "state.json"
-        self._state: dict = self._load_state()
-        self._remotes: dict = {}
-        self._seen: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}  # last look at each guest
-        self._vagrant = None
-        self._fence: FenceTarget | None = None
-        self._lock = threading.RLock()  # provisioning runs nodes in threads; vagrant calls and connects once each
-        self._conn = None
-        self.box = os.environ.get("LAB_BOX", DEFAULT_BOX)
-        # Named after the lab: with the host's libvirtd the bridges (and this table) are in the root namespace.
-        self.nft_table = "halab_" + re.sub(r"\W", "_", self.lab)
-
-    # ---------------------------------------------------------------- names and state
-    @property
-    def vm_nodes(self) -> list[str]:
-        return [n.name for n in self.scenario.nodes.values() if set(n.roles) != {"client"}]
-
-    @property
-    def client_nodes(self) -> list[str]:
-        return [n.name for n in self.scenario.nodes.values() if set(n.roles) == {"client"}]
-
-    def domain_name(self, node: str) -> str:
-        return f"halab-{self.scenario.name}-{node}"  # the Vagrantfile's default_prefix + node name
-
-    def network_name(self, network: str) -> str:
-        return f"halab-{self.scenario.name}-{network}"
-
-    def client_netns(self, node: str) -> str:
-        return f"{self.prefix}-{node}"
-
-    def _fresh_state(self) -> dict:
-        return {"provider": self.name, "lab": self.lab, "daemons": None, "clients": [], "cut": [], "vms": False}
-
-    def _load_state(self) -> dict:
-        if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
-        return self._fresh_state()
-
-    def _save_state(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=2))
-        tmp.replace(self.state_file)
-
-    @property
-    def daemons(self) -> libvirtd.Daemons | None:
-        return libvirtd.Daemons.from_state(self._state.get("daemons"))
-
-    @property
-    def ns_prefix(self) -> list[str]:
-        d = self.daemons
-        return d.prefix() if d else []
-
-    # ---------------------------------------------------------------- libvirt and vagrant
-    def virt(self):  # noqa: ANN201 - libvirt.virConnect
-        import libvirt
-
-        if self._conn is None or not self._conn.isAlive():
-            try:
-                self._conn = libvirt.open(libvirtd.URI)
-            except libvirt.libvirtError as exc:
-                raise ProviderError(
-                    f"cannot open {libvirtd.URI}: {exc}. Start libvirtd (`halab up` starts one in a lab namespace "
-                    "when none runs) or run as a user allowed on qemu:///system (group libvirt)"
-                ) from exc
-        return self._conn
-
-    def domain(self, node: str):  # noqa: ANN201 - libvirt.virDomain
-        import libvirt
-
-        try:
-            return self.virt().lookupByName(self.domain_name(node))
-        except libvirt.libvirtError as exc:
-            raise ProviderError(f"no libvirt domain {self.domain_name(node)} for node {node}: is the lab up?") from exc
-
-    def vagrant(self):  # noqa: ANN201 - vagrant.Vagrant
-        with self._lock:
-            if self._vagrant is None:
-                self._vagrant = self._make_vagrant()
-            return self._vagrant
-
-    def _make_vagrant(self):  # noqa: ANN202 - vagrant.Vagrant
-        import vagrant
-
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "LAB_SCENARIO": str(Path(self.scenario.path).resolve()),
-            "LAB_NAME": self.scenario.name,
-            "LAB_BOX": self.box,
-            "LAB_NODES": ",".join(self.vm_nodes),
-            # Vagrant's machine state per lab, outside the repo: two clones or labs never share it.
-            "VAGRANT_DOTFILE_PATH": str(self.state_dir / "vagrant"),
-            "VAGRANT_CHECKPOINT_DISABLE": "1",
-        }
-        log = self.state_dir / "vagrant.log"
-        v = vagrant.Vagrant(root=str(REPO), env=env, out_cm=vagrant.make_file_cm(log), err_cm=vagrant.make_file_cm(log))
-        # Vagrant talks to the guests by IP (ssh after boot): it must run where the lab's bridges are.
-        wrapper = self.state_dir / "vagrant-in-lab"
-        vagrant_bin = shutil.which("vagrant") or "/usr/bin/vagrant"
-        wrapper.write_text(f'#!/bin/sh\nexec {" ".join(map(shlex.quote, self.ns_prefix))} {vagrant_bin} "$@"\n')
-        wrapper.chmod(0o755)
-        v._vagrant_exe = str(wrapper)  # python-vagrant has no command prefix; its executable is this attribute
-        return v
 
     def preflight(self) -> None:
         libvirtd.preflight()
@@ -244,15 +127,6 @@ class LibvirtProvider:
                 self.down()
             raise
 
-    def _prepare(self, node: str) -> None:
-        """What a node needs before the roles: the scenario's /etc/hosts (rabbitmq and corosync resolve peers by
-        name; Vagrant's `127.0.1.1 <hostname>` line would point a node's name at loopback) and runtime dirs."""
-        hosts = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-        for other in self.scenario.nodes.values():
-            hosts.append(f"{next(iter(other.addresses.values()))} {other.name}")
-        self.put(node, "/etc/hosts", "\n".join(hosts) + "\n")
-        self.run(node, NODE_PREP, check=True, timeout=60)
-
     def _bridge(self, network: str) -> str:
         return self.virt().networkLookupByName(self.network_name(network)).bridgeName()
 
@@ -285,8 +159,7 @@ class LibvirtProvider:
             self.filter_remove(name)
         for ns in self._state.get("clients", []):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), 9)
+                signal_pid(int(pid), signal.SIGKILL)
             sh("ip", "netns", "del", ns, check=False)
         daemons = self.daemons
         if self._state.get("vms") and daemons and daemons.contained and not libvirtd.answers():
@@ -369,252 +242,6 @@ class LibvirtProvider:
             "on the libvirt bridges"
         ]
 
-    # ---------------------------------------------------------------- commands
-    def _remote(self, node: str):  # noqa: ANN202 - lab.providers.ssh.Remote
-        from lab.providers.ssh import Remote, connection
-
-        with self._lock:
-            if node not in self._remotes:
-                conf = self.vagrant().conf(vm_name=node)
-                if not conf:
-                    raise ProviderError(f"`vagrant ssh-config {node}` gave nothing: is {node} up?")
-                self._remotes[node] = Remote(node, connection(conf, self.ns_prefix))
-            return self._remotes[node]
-
-    def command_argv(self, node: str, argv: Sequence[str], *, tty: bool = False) -> list[str]:
-        """A host command line running `argv` as root in the node with the caller's stdio: ssh from inside the
-        lab's namespace for a VM (where its management bridge is), `ip netns exec` for a client namespace."""
-        if node in self.client_nodes:
-            return ["ip", "netns", "exec", self.client_netns(node), *argv]
-        if not self.is_running(node):
-            raise ProviderError(f"node {node} is not running (powered off or lab not up): restart it")
-        conf = self.vagrant().conf(vm_name=node)
-        if not conf:
-            raise ProviderError(f"`vagrant ssh-config {node}` gave nothing: is {node} up?")
-        ssh = ["ssh", "-i", conf["IdentityFile"].strip('"'), "-p", str(conf.get("Port", 22)), "-o", "LogLevel=ERROR"]
-        ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"]
-        remote = "sudo -i" if not argv else "sudo " + shlex.join(argv)
-        login = f"{conf.get('User', 'vagrant')}@{conf['HostName']}"
-        return [*self.ns_prefix, *ssh, "-t" if tty else "-T", login, remote]
-
-    def run(
-        self,
-        node: str,
-        cmd: str,
-        *,
-        timeout: float = 60.0,
-        check: bool = False,
-        env: Mapping[str, str] | None = None,
-        input: bytes | None = None,
-    ) -> Result:
-        if node in self.client_nodes:
-            res = self._run_client(node, cmd, timeout=timeout, env=env, input=input)
-        else:
-            if not self.is_running(node):
-                raise ProviderError(f"node {node} is not running (powered off or lab not up): restart it")
-            res = self._remote(node).run(cmd, timeout=timeout, env=env, input=input)
-        return res.check() if check else res
-
-    def _run_client(
-        self, node: str, cmd: str, *, timeout: float, env: Mapping[str, str] | None, input: bytes | None
-    ) -> Result:
-        full_env = {"PATH": CLIENT_PATH, "LANG": "C.UTF-8", "HOME": "/root", **(env or {})}
-        try:
-            p = subprocess.run(
-                ["ip", "netns", "exec", self.client_netns(node), "sh", "-c", cmd],
-                input=input,
-                capture_output=True,
-                timeout=timeout,
-                env=full_env,
-            )
-        except subprocess.TimeoutExpired as exc:
-            return Result(node, cmd, 124, (exc.stdout or b"").decode(), f"(timed out after {timeout:.0f}s)")
-        return Result(node, cmd, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
-
-    def put(self, node: str, path: str, content: str | bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
-        data = content.encode() if isinstance(content, str) else content
-        self.run(node, put_command(path, mode, owner), input=data, check=True, timeout=60)
-
-    def start_daemon(self, node: str, cmd: str, log: str) -> None:
-        self.run(node, daemon_command(cmd, log), check=True, timeout=30)
-
-    def spawn(self, node: str, argv: Sequence[str], *, log: Path) -> subprocess.Popen[bytes]:
-        if node not in self.client_nodes:
-            raise ProviderError(f"workloads run on client nodes; {node} is a VM")
-        with open(log, "ab") as fh:
-            return subprocess.Popen(
-                ["ip", "netns", "exec", self.client_netns(node), *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=fh,
-                start_new_session=True,
-            )
-
-    # ---------------------------------------------------------------- storage and observation
-    def shared_disk(self, service: str, size_mb: int) -> str:
-        """The DRBD device of `service` (provision/drbd.py builds it on the disk drbd_backing() names)."""
-        minor = self.scenario.services[service].drbd_minor
-        if minor is None:
-            raise ProviderError(
-                f"scenario {self.scenario.name}: services.{service}.drbd_minor is not set: give it a DRBD minor "
-                "and port (drbd_minor, drbd_port) to run it on the libvirt provider"
-            )
-        return f"/dev/drbd{minor}"
-
-    def drbd_backing(self, service: str) -> str:
-        """The virtio disk the Vagrantfile gives `service` on each cluster node: one per DRBD service, in minor
-        order after the root disk (/dev/vdb, /dev/vdc, ...)."""
-        ordered = sorted(
-            (svc.drbd_minor, s) for s, svc in self.scenario.services.items() if svc.drbd_minor is not None
-        )
-        index = [s for _, s in ordered].index(service)
-        return f"/dev/vd{chr(ord('b') + index)}"
-
-    def shared_disks(self) -> dict[str, str]:
-        return {
-            s: f"/dev/drbd{svc.drbd_minor}"
-            for s, svc in self.scenario.services.items()
-            if svc.drbd_minor is not None and self.scenario.nodes_with_role(s)
-        }
-
-    def _paused(self, node: str) -> bool:
-        import libvirt
-
-        try:
-            return self.domain(node).state()[0] == libvirt.VIR_DOMAIN_PAUSED
-        except ProviderError:
-            return False
-
-    def mounts(self, node: str) -> list[tuple[str, str]]:
-        return self.observe(node)[1]
-
-    def addresses(self, node: str) -> list[str]:
-        return self.observe(node)[0]
-
-    def observe(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """(addresses, mounts) in one SSH round trip. A suspended guest cannot be asked, but it cannot change
-        either: it reports what it was last seen with (how the observer sees a frozen node keep its VIP and mount);
-        a powered-off one holds nothing."""
-        if node in self.client_nodes:
-            out = sh("ip", "-n", self.client_netns(node), "-o", "-4", "addr", "show", check=False).stdout
-            return [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3], []
-        if not self.is_running(node):
-            return [], []
-        if self._paused(node):
-            return self._seen.get(node, ([], []))
-        try:
-            r = self.run(node, "ip -o -4 addr show; echo @@; cat /proc/mounts", timeout=5)
-        except ProviderError:
-            r = Result(node, "observe", 255, "", "no SSH session")
-        if not r.ok or "@@" not in r.stdout:
-            if not self.is_running(node):
-                return [], []  # powered off while we looked (a crash fault): it holds nothing now
-            raise ProviderError(f"{node}: could not read addresses and mounts: rc {r.rc} {r.stderr.strip()}")
-        addr_text, mount_text = r.stdout.split("@@", 1)
-        addrs = [ln.split()[3].split("/")[0] for ln in addr_text.splitlines() if len(ln.split()) > 3]
-        mounts = [(f[0], f[1]) for f in (ln.split() for ln in mount_text.splitlines()) if len(f) > 1]
-        self._seen[node] = (addrs, mounts)
-        return addrs, mounts
-
-    def memory_kib(self, node: str) -> dict[str, int]:
-        """The VM as the host pays for it: RSS and PSS of its qemu process (guest RAM + emulator)."""
-        total = {"rss": 0, "pss": 0}
-        if node in self.client_nodes:
-            return total
-        pidfile = Path(f"/run/libvirt/qemu/{self.domain_name(node)}.pid")
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pidfile.read_text().split()[0])
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                key = line.split(":")[0].lower()
-                if key in total:
-                    total[key] += int(line.split()[1])
-        return total
-
-    def is_running(self, node: str) -> bool:
-        if node in self.client_nodes:
-            return self.client_netns(node) in self._state.get("clients", [])
-        try:
-            return bool(self.domain(node).isActive())
-        except ProviderError:
-            return False
-
-    # ---------------------------------------------------------------- faults
-    def crash(self, node: str) -> None:
-        """Power cut: libvirt destroys the domain; its taps go with it."""
-        self._vm_only(node, "crash")
-        self.domain(node).destroy()
-        self._forget(node)
-
-    def poweroff(self, node: str) -> None:
-        """The power button: ACPI shutdown, the guest's systemd stops its services in order, the domain goes off."""
-        self._vm_only(node, "poweroff")
-        dom = self.domain(node)
-        dom.shutdown()
-        until(
-            lambda: not dom.isActive(),
-            timeout=BOOT_S,
-            interval=1,
-            what=f"{node} to shut down after the ACPI power button",
-            seen=lambda: f"domain state {dom.state()}",
-        )
-        self._forget(node)
-
-    def reset(self, node: str) -> None:
-        """Hardware reset: the guest reboots at once without shutting down (then rejoins like a restarted node)."""
-        self._vm_only(node, "reset")
-        self.domain(node).reset(0)
-        self._forget(node)
-        self._wait_ssh(node)
-        self._prepare(node)
-
-    def restart(self, node: str) -> None:
-        """Power a crashed node on again and wait until it answers over SSH."""
-        self._vm_only(node, "restart")
-        dom = self.domain(node)
-        if dom.isActive():
-            raise ProviderError(f"{node} is still running: crash it before restarting")
-        dom.create()
-        self._wait_ssh(node)
-        self._prepare(node)
-
-    def _wait_ssh(self, node: str) -> None:
-        until(
-            lambda: self._try(node, "true"),
-            timeout=BOOT_S,
-            interval=1,
-            what=f"{node} to boot and answer over SSH",
-            seen=lambda: f"domain state {self.domain(node).state()}",
-        )
-
-    def _try(self, node: str, cmd: str) -> bool:
-        try:
-            return self._remote(node).run(cmd, timeout=10).ok
-        except ProviderError:
-            self._forget(node)
-            return False
-
-    def _forget(self, node: str) -> None:
-        r = self._remotes.pop(node, None)
-        if r is not None:
-            with contextlib.suppress(Exception):
-                r.close()
-
-    def _vm_only(self, node: str, fault: str) -> None:
-        if node not in self.vm_nodes:
-            raise ProviderError(f"{fault}: {node} is a client namespace, not a VM")
-
-    def freeze(self, node: str) -> None:
-        self._vm_only(node, "freeze")
-        self.domain(node).suspend()
-
-    def thaw(self, node: str) -> None:
-        import libvirt
-
-        self._vm_only(node, "thaw")
-        dom = self.domain(node)
-        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:  # else it was fenced (powered off) meanwhile
-            dom.resume()
-
     # ---------------------------------------------------------------- fencing (hardened profile)
     def fence_target(self) -> FenceTarget:
         """fence_virsh's way in: the lab's own sshd on the management network's host address (started once)."""
@@ -627,86 +254,3 @@ class LibvirtProvider:
             self._state["fence_sshd"] = pid
             self._save_state()
         return self._fence
-
-    def kill_service(self, node: str, process: str) -> None:
-        r = self.run(node, kill_command(process), timeout=15)
-        if r.rc != 0:
-            raise ProviderError(f"{node}: no process named {process} to kill (pkill rc {r.rc})")
-
-    def stop_service(self, node: str, process: str, timeout: float = 30.0) -> None:
-        stop_service_via(self, node, process, timeout)
-
-    def _interface(self, node: str, network: str) -> ET.Element:
-        """The domain's <interface> on `network` (its live XML: the tap name is only there)."""
-        root = ET.fromstring(self.domain(node).XMLDesc(0))
-        for iface in root.findall("./devices/interface"):
-            src = iface.find("source")
-            if src is not None and src.get("network") == self.network_name(network):
-                return iface
-        raise ProviderError(f"{node} has no NIC on libvirt network {self.network_name(network)}")
-
-    def _link(self, node: str, network: str, state: str) -> None:
-        import libvirt
-
-        iface = self._interface(node, network)
-        link = iface.find("link")
-        if link is None:
-            link = ET.SubElement(iface, "link")
-        link.set("state", state)
-        self.domain(node).updateDeviceFlags(ET.tostring(iface, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def cut(self, node: str, network: str) -> None:
-        if network not in self.scenario.nodes[node].addresses:
-            raise ProviderError(f"{node} has no NIC on network {network}")
-        self._vm_only(node, "cut")
-        self._link(node, network, "down")
-        self._state["cut"].append([node, network])
-        self._save_state()
-
-    def restore(self, node: str, network: str) -> None:
-        self._link(node, network, "up")
-        self._state["cut"] = [c for c in self._state["cut"] if c != [node, network]]
-        self._save_state()
-
-    def _tap(self, node: str, network: str) -> str:
-        if node in self.client_nodes:
-            i = list(self.scenario.nodes[node].addresses).index(network)
-            return f"hl{i}-{node}"[:15]
-        target = self._interface(node, network).find("target")
-        if target is None or not target.get("dev"):
-            raise ProviderError(f"{node}'s NIC on {network} has no tap (is the domain running?)")
-        return target.get("dev")  # type: ignore[return-value]
-
-    def port(self, node: str, network: str) -> str:
-        """The node's tap (a client's veth) on the network's libvirt bridge: where partitions and loss filter."""
-        if network not in self.scenario.nodes[node].addresses:
-            raise ProviderError(f"{node} has no NIC on network {network}")
-        return self._tap(node, network)
-
-    def filter_add(self, name: str, rules: Sequence[str]) -> None:
-        """One nftables table per fault (bridge family) where the bridges are: the lab's libvirt namespace, or
-        the root namespace with a host's own libvirtd (hence the lab's name in the table's)."""
-        table = f"{self.nft_table}_{name}"
-        subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", table], capture_output=True)
-        script = bridge_filter(table, rules)
-        p = subprocess.run([*self.ns_prefix, "nft", "-f", "-"], input=script, text=True, capture_output=True)
-        if p.returncode:
-            raise ProviderError(f"nft rejected the rules: {p.stderr.strip()}\n{script}")
-        self._state["filters"] = sorted({*self._state.get("filters", []), name})
-        self._save_state()
-
-    def filter_remove(self, name: str) -> None:
-        subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", f"{self.nft_table}_{name}"],
-                       capture_output=True)
-        self._state["filters"] = [f for f in self._state.get("filters", []) if f != name]
-        self._save_state()
-
-    def heal(self) -> None:
-        """Undo every filter (partitions, packet loss) and cut NIC."""
-        for name in list(self._state.get("filters", [])):
-            self.filter_remove(name)
-        for node, net in list(self._state["cut"]):
-            if self.is_running(node):
-                self.restore(node, net)
-        self._state["cut"] = []
-        self._save_state()

@@ -11,7 +11,7 @@ from pathlib import Path
 from lab.providers.base import ProviderError, Unsupported
 from lab.providers.common import bridge_filter, kill_command, sh, signal_pid, starttime, stop_service_via
 from lab.providers.netns_boot import NetnsBoot
-from lab.providers.netns_node import DOWN_S, _kill
+from lab.providers.netns_node import DOWN_S
 from lab.providers.netns_observe import NetnsObservation
 from lab.wait import until
 
@@ -22,7 +22,7 @@ class NetnsFaults(NetnsBoot, NetnsObservation):
         self._links(node, "down")  # first: the network namespace would keep answering on its VIPs
         pid = self._init_pid(node)
         if pid:
-            _kill(pid)  # SIGKILL of a PID namespace's init kills every process in it
+            signal_pid(pid, signal.SIGKILL)  # SIGKILL of a PID namespace's init kills every process in it
             until(
                 lambda: starttime(pid) is None,
                 timeout=DOWN_S,

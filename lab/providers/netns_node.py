@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import signal
 from pathlib import Path
 
 from lab.providers.base import ProviderError
-from lab.providers.common import LabState, default_state_root, signal_pid, starttime
+from lab.providers.common import LabState, default_state_root, starttime
 from lab.scenario import Scenario
 
 # Processes of a SIGKILLed namespace are gone within milliseconds; seconds only on a badly overloaded machine.
@@ -75,7 +74,3 @@ class NetnsNode(LabState):
         if not pid:
             raise ProviderError(f"node {node} is not running (crashed or lab not up): `halab up` or restart it")
         return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "-i", "-p", "-r", "-w"]
-
-
-def _kill(pid: int) -> None:
-    signal_pid(pid, signal.SIGKILL)

@@ -127,7 +127,7 @@ def test_crash_of_active_node_moves_its_groups_to_the_peer(lab: Lab) -> None:
         t.fault("crash", victim)
         placed = lab.settle(on=survivor, avoid=victim)
         res = t.finish(
-            bounds_ms={s: lab.failover_bound_ms(s) for s in services(lab)},
+            bounds_ms={s: lab.pcmk.failover_bound_ms(s) for s in services(lab)},
             settle_avoid=victim,
             membership_change=True,
         )
@@ -177,7 +177,7 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
             seen=lambda: drbd.states(lab.ctx, "mysql"),
         )
         during = drbd.states(lab.ctx, "mysql")
-        members = online_nodes(lab.crm_mon_xml(primary))
+        members = online_nodes(lab.pcmk.crm_mon_xml(primary))
         t.heal("cut", secondary, network=ring(lab, "replication"))
         until(
             lambda: drbd.synced(lab.ctx, "mysql", primary),
@@ -200,7 +200,7 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
 
 def test_killed_mysqld_is_recovered_in_place(lab: Lab) -> None:
     node = mysql_node(lab)
-    bound = bounds.monitor_recovery_bound_ms(lab.cib_resources(), "p_mysql")
+    bound = bounds.monitor_recovery_bound_ms(lab.pcmk.cib_resources(), "p_mysql")
     with lab.trial("kill-mysqld") as t:
         t.fault("kill_service", node, service="mysql")
         res = t.finish(bounds_ms={"mysql": bound})
@@ -223,9 +223,11 @@ def test_standby_migrates_in_configured_order(lab: Lab) -> None:
     with lab.trial("standby") as t:
         t.fault("standby", node)
         lab.settle(on=other, avoid=node)
-        res = t.finish(bounds_ms={"mysql": lab.failover_bound_ms("mysql", stop_first=True)}, settle_avoid=node)
+        res = t.finish(bounds_ms={"mysql": lab.pcmk.failover_bound_ms("mysql", stop_first=True)}, settle_avoid=node)
     t.heal("standby", node)
-    order = group_order(parse(lab.pacemaker_log()), bounds.group_members(lab.cib_resources(), group(lab)), node, other)
+    order = group_order(
+        parse(lab.pcmk.pacemaker_log()), bounds.group_members(lab.pcmk.cib_resources(), group(lab)), node, other
+    )
     lab.report.checks.append(order)
     assert order.passed, order.detail
     assert_checks(res)
@@ -246,7 +248,7 @@ def test_ring0_cut_keeps_membership_and_strands_the_vips(lab: Lab) -> None:
         )
 
         def members_and_group_stay() -> bool:
-            xml = lab.crm_mon_xml(node)
+            xml = lab.pcmk.crm_mon_xml(node)
             return sorted(online_nodes(xml)) == sorted(lab.cluster_nodes) and group_nodes(xml)[group(lab)] == node
 
         holds(
@@ -272,7 +274,7 @@ def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> Non
     node = mysql_node(lab)
     other = peer(lab, node)
     vip = str(lab.scenario.vip_for("mysql").address)
-    deadline = lab.failover_bound_ms("mysql") / 1000
+    deadline = lab.pcmk.failover_bound_ms("mysql") / 1000
     before = drbd.split_brain_log(lab.ctx) if lab.ctx.drbd else {}
     with lab.trial("freeze-guide") as t:
         t.fault("freeze", node)
@@ -299,17 +301,17 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
     node = mysql_node(lab)
     other = peer(lab, node)
     vip = str(lab.scenario.vip_for("mysql").address)
-    deadline = lab.failover_bound_ms("mysql") / 1000
+    deadline = lab.pcmk.failover_bound_ms("mysql") / 1000
     rings = list(lab.scenario.nodes[node].addresses)
     before = drbd.split_brain_log(lab.ctx) if lab.ctx.drbd else {}
     with lab.trial("cut-all-guide") as t:
         for net in rings:
             t.fault("cut", node, network=net)
         until(
-            lambda: online_nodes(lab.crm_mon_xml(other)) == [other],
+            lambda: online_nodes(lab.pcmk.crm_mon_xml(other)) == [other],
             timeout=bounds.membership_ms(lab.opts) / 1000 * 2,
             what=f"{other} to see {node} leave the membership",
-            seen=lambda: lab.crm_mon_xml(other),
+            seen=lambda: lab.pcmk.crm_mon_xml(other),
         )
         until(
             lambda: double_vip_seen(t, vip),

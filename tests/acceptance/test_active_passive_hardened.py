@@ -24,7 +24,7 @@ def lab(provider: str) -> Iterator[Lab]:
 def ping_reaction_ms(lab: Lab) -> int:
     """How long p_ping may take to turn a dead ring0 into pingd=0: its monitor interval, each
     attempt's timeout, then attrd's dampen delay before the attribute is written."""
-    cib = lab.cib_resources()
+    cib = lab.pcmk.cib_resources()
     interval = bounds.op_ms(cib, "p_ping", "monitor", "interval")
     import xml.etree.ElementTree as ET
 
@@ -43,7 +43,7 @@ def ping_reaction_ms(lab: Lab) -> int:
 def test_ring0_cut_moves_the_groups_to_the_connected_node(lab: Lab) -> None:
     node = lab.settle()[lab.scenario.services["mysql"].group or ""]
     other = next(n for n in lab.cluster_nodes if n != node)
-    bound = ping_reaction_ms(lab) + lab.failover_bound_ms("mysql", stop_first=True)
+    bound = ping_reaction_ms(lab) + lab.pcmk.failover_bound_ms("mysql", stop_first=True)
     with lab.trial("cut-ring0-hardened") as t:
         t.fault("cut", node, network=lab.scenario.network_for("management"))
         lab.settle(on=other, avoid=node, timeout=bound / 1000)
@@ -64,7 +64,7 @@ def test_frozen_active_node_is_fenced_before_the_peer_takes_over(lab: Lab) -> No
         )
     node = lab.settle()[lab.scenario.services["mysql"].group or ""]
     other = next(n for n in lab.cluster_nodes if n != node)
-    bound_ms = lab.failover_bound_ms("mysql") + fencing.STONITH_TIMEOUT_S * 1000
+    bound_ms = lab.pcmk.failover_bound_ms("mysql") + fencing.STONITH_TIMEOUT_S * 1000
     with lab.trial("freeze-fenced") as t:
         t.fault("freeze", node)
         until(
