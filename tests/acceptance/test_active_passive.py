@@ -4,6 +4,8 @@ faults against real corosync, pacemaker, mariadb and rabbitmq, measured from cli
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -378,3 +380,17 @@ def test_a_schedule_plays_and_its_events_name_their_faults(lab: Lab) -> None:
     assert crash_events and crash_events[0].target == holder and crash_events[0].downtime_ms, res.events
     assert not t.applied, "every fault of the schedule is healed by its end"
     assert_checks(res)
+
+
+@pytest.mark.smoke
+def test_halab_exec_passes_output_and_exit_code_through(lab: Lab) -> None:
+    """`halab exec LAB NODE -- CMD` on this provider: the lab found by name (its provider remembered), the command's
+    stdout, stderr and exit code unchanged."""
+    node = lab.cluster_nodes[0]
+    halab = [sys.executable, "-m", "lab.cli", "exec", lab.scenario.name, node, "--provider", lab.provider_name, "--"]
+    mon = subprocess.run([*halab, "crm_mon", "-1"], capture_output=True, text=True, timeout=120)
+    assert mon.returncode == 0, mon.stderr
+    assert all(n in mon.stdout for n in lab.cluster_nodes) and "Online" in mon.stdout, mon.stdout
+    odd = subprocess.run([*halab, "sh", "-c", "echo out; echo err >&2; exit 3"], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert (odd.returncode, odd.stdout, odd.stderr) == (3, "out\n", "err\n")
