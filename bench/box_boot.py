@@ -32,7 +32,7 @@ from lab.box import BoxError, build_box, ensure_binaries, run, vagrant_keys_dir 
 from lab.providers import libvirtd  # noqa: E402
 from lab.providers.base import ProviderError  # noqa: E402
 from lab.providers.common import starttime  # noqa: E402
-from lab.wait import WaitTimeout, until  # noqa: E402
+from lab.wait import Thunk, WaitTimeout, until  # noqa: E402
 
 NS = "halab-boxtest"
 DOMAIN = "halab-boxtest"
@@ -172,7 +172,7 @@ class Contained:
     def close(self) -> None:
         errors: list[str] = []
 
-        def step(what: str, fn: Callable[[], object]) -> None:
+        def step(what: str, fn: Thunk[object]) -> None:
             try:
                 fn()
             except (BoxError, ProviderError, WaitTimeout, OSError, ValueError) as exc:
@@ -188,9 +188,10 @@ class Contained:
             # Transient domain and network: destroy removes them; undefine is a no-op unless someone defined them.
             for cmd in (("destroy", DOMAIN), ("undefine", DOMAIN), ("net-destroy", NETWORK)):
                 step(f"virsh {' '.join(cmd)}", lambda cmd=cmd: virsh_gone(*cmd))
-        if self.daemons is not None:
+        daemons = self.daemons
+        if daemons is not None:
             # Anything the daemons left in the namespace (qemu, dnsmasq) was started by this script: killed with it.
-            step(f"stop the daemons and {NS}", lambda: errors.extend(libvirtd.stop(self.daemons)))
+            step(f"stop the daemons and {NS}", lambda: errors.extend(libvirtd.stop(daemons)))
         if self.ns_created and NS in run(["ip", "netns", "list"], check=False).stdout.split():
             step(f"ip netns del {NS}", lambda: run(["ip", "netns", "del", NS]))
         step("remove overlay", lambda: self.overlay.unlink(missing_ok=True))

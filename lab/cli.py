@@ -258,8 +258,12 @@ EXPECTED = (ScenarioError, ProviderError, WaitTimeout, BoxError, ValueError, Loo
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:  # the overview, not an error
+        click.echo(cli.get_help(click.Context(cli, info_name="halab")))
+        return 0
     try:
-        cli.main(args=argv, prog_name="halab", standalone_mode=False)
+        cli.main(args=args, prog_name="halab", standalone_mode=False)
         return 0
     except click.exceptions.Exit as exc:
         return exc.exit_code

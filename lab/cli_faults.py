@@ -5,13 +5,14 @@ its help and options taken from the fault's own fields), `halab heal`, `halab re
 from __future__ import annotations
 
 import dataclasses
+import random
 import typing
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from lab import handrun
+from lab import handrun, registry
 from lab.faults import FAULTS, Fault, make
 
 TARGET_HELP = (
@@ -29,7 +30,7 @@ def fault_group(ctx: click.Context, lab: str) -> None:
     ctx.obj = {"lab": lab}
 
 
-def _option(f: dataclasses.Field[Any], hint: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _option(f: dataclasses.Field[Any], hint: Any) -> Callable[[click.Command], click.Command]:
     flag = "--" + f.name.replace("_", "-")
     required = f.default is dataclasses.MISSING
     if hint is bool:
@@ -138,17 +139,19 @@ def register_fault_commands(
         from lab import schedule as sched
         from lab.scenario import load_scenario, renamed
 
+        running = [e for e in registry.find(scenario) if provider in (None, "auto", e.provider)] if not lab_name else []
+        if running:  # a running lab's name (e.g. one brought up with --lab): its scenario and name
+            scenario, lab_name = running[0].scenario, running[0].lab
         sc = renamed(load_scenario(scenario), lab_name)
         plan_of = sched.load_schedule(schedule, sc)
-        chosen = seed if seed is not None else plan_of.seed
-        actions = sched.plan(plan_of, chosen if chosen is not None else 0)
+        # one seed for the whole run, printed so a run can be repeated: --seed, else the schedule's, else a new one
+        chosen = seed if seed is not None else plan_of.seed if plan_of.seed is not None else random.randrange(2**31)
+        actions = sched.plan(plan_of, chosen)
         if dry_run:
+            click.echo(f"seed {chosen}")
             click.echo("\n".join(sched.describe(actions)))
             return
         lab = open_lab(scenario, provider, profile, lab_name)
-        if chosen is None:
-            chosen = lab.seed
-            actions = sched.plan(plan_of, chosen)
         lab.seed = chosen
         lab.rng.seed(chosen)
         try:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from lab.providers.base import Provider
 from lab.scenario import Scenario
@@ -90,7 +90,7 @@ class Fault:
                 if other in scenario.nodes and net not in scenario.nodes[other].addresses:
                     raise FaultError(f"{self.name}: others: {other} has no NIC on {net}")
 
-    def resolve(self, env: FaultEnv) -> Fault:
+    def resolve(self, env: FaultEnv) -> Self:
         try:
             node = resolve(self.target, env.live())
         except TargetError as exc:
@@ -98,7 +98,8 @@ class Fault:
         me = dataclasses.replace(self, target=node, chosen_by=self.chosen_by or self.target)
         network = getattr(self, "network", None)
         if network:  # a purpose (management, replication) becomes the scenario's name for that network
-            me = dataclasses.replace(me, network=network_named(env.scenario, network, self.name))  # type: ignore[call-arg]
+            # `network` is a field of the subclasses that have one (Cut and the network faults), not of Fault
+            me = dataclasses.replace(me, **{"network": network_named(env.scenario, network, self.name)})
         return me
 
     # -- doing it
@@ -291,12 +292,15 @@ class Partition(_NetworkFault):
             except TargetError as exc:
                 raise FaultError(f"partition: others: {exc}") from None
 
-    def resolve(self, env: FaultEnv) -> Fault:
+    def resolve(self, env: FaultEnv) -> Self:
         me = super().resolve(env)
         live = env.live()
         try:
             others = tuple(resolve(o, live) for o in self.others) or tuple(
-                n for n, node in env.scenario.nodes.items() if me.network in node.addresses and n != me.target
+                # the nodes that are up: a powered-off VM has no bridge port to filter on
+                n
+                for n, node in env.scenario.nodes.items()
+                if me.network in node.addresses and n != me.target and env.provider.is_running(n)
             )
         except TargetError as exc:
             raise FaultError(f"partition: others: {exc}") from None
@@ -339,7 +343,7 @@ class PacketLoss(_NetworkFault):
         if self.target == "all" and self.direction != "both":
             raise FaultError("packet_loss: on a whole network the direction is both; name a node for in or out")
 
-    def resolve(self, env: FaultEnv) -> Fault:
+    def resolve(self, env: FaultEnv) -> Self:
         if self.target != "all":
             return super().resolve(env)
         return dataclasses.replace(self, network=network_named(env.scenario, self.network, self.name))
@@ -348,7 +352,11 @@ class PacketLoss(_NetworkFault):
         p = env.provider
         drop = f"numgen random mod 100 < {self.percent} drop"
         if self.target == "all":
-            on_net = [n for n, node in env.scenario.nodes.items() if self.network in node.addresses]
+            on_net = [
+                n
+                for n, node in env.scenario.nodes.items()
+                if self.network in node.addresses and env.provider.is_running(n)
+            ]
             ports = [p.port(n, self.network) for n in on_net]
             rules = [f"iifname {_set(ports)} {drop}"]  # each frame crosses the bridge once: N% of all of them
         else:

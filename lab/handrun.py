@@ -8,19 +8,25 @@ that fault, and `halab status` lists what is still applied."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab.checks.base import Check
 from lab.faults import Fault, make
 from lab.history import INFO, JsonlRecorder
 from lab.providers.common import starttime
-from lab.wait import until
+from lab.wait import WaitTimeout, until
 
 if TYPE_CHECKING:
     from lab.session import Lab
@@ -42,7 +48,18 @@ class Ledger:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.path = home(lab) / "faults.json"
-        self.entries: list[dict[str, Any]] = json.loads(self.path.read_text()) if self.path.exists() else []
+        self.entries: list[dict[str, Any]] = self._read()
+
+    def _read(self) -> list[dict[str, Any]]:
+        return json.loads(self.path.read_text()) if self.path.exists() else []
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Two `halab fault` at once: one waits, then reads what the other wrote (no id taken twice, none lost)."""
+        with (self.path.parent / "faults.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.entries = self._read()
+            yield
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -59,6 +76,10 @@ class Ledger:
         return [(e["id"], self.fault_of(e)) for e in self.entries if e.get("healed_at") is None]
 
     def apply(self, fault: Fault) -> tuple[int, Fault]:
+        with self._locked():
+            return self._apply(fault)
+
+    def _apply(self, fault: Fault) -> tuple[int, Fault]:
         f = fault.resolve(self.lab)
         at = time.time()
         self._mark("fault", f, at)
@@ -78,6 +99,10 @@ class Ledger:
         return entry_id, f
 
     def heal(self, entry_id: int) -> Fault:
+        with self._locked():
+            return self._heal(entry_id)
+
+    def _heal(self, entry_id: int) -> Fault:
         entry = next((e for e in self.entries if e["id"] == entry_id and e.get("healed_at") is None), None)
         if entry is None:
             open_ = ", ".join(f"{i}: {f.describe()}" for i, f in self.applied()) or "none"
@@ -128,15 +153,41 @@ def start(lab: Lab) -> Path:
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     (h / "recording.json").write_text(json.dumps({"pid": p.pid, "start": starttime(p.pid)}))
     deadline = 60 + lab.playbook.recovery_deadline_s(lab.ctx)  # the runner's start, then a first ack per service
-    until(
-        lambda: (h / "ready").exists() or p.poll() is not None,
-        timeout=deadline,
-        what="the recorder's workloads to answer",
-        seen=lambda: (h / "recorder.log").read_text()[-800:],
-    )
+    try:
+        until(
+            lambda: (h / "ready").exists() or p.poll() is not None,
+            timeout=deadline,
+            what="the recorder's workloads to answer",
+            seen=lambda: (h / "recorder.log").read_text()[-800:],
+        )
+    except BaseException:
+        _terminate(p.pid, starttime(p.pid))  # never a second recorder behind a failed start
+        raise
     if p.poll() is not None:
         raise RuntimeError(f"the recorder exited with {p.returncode}: {(h / 'recorder.log').read_text()[-800:]}")
     return Path(_state(lab)["trial_dir"])
+
+
+def _terminate(pid: int | None, start: str | None) -> None:
+    """SIGTERM the recorder (it stops its workload runner and observer on the way out), SIGKILL if it lingers."""
+    if not pid or not start or starttime(pid) != start:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        until(lambda: starttime(pid) != start, timeout=30, what=f"the recorder {pid} to stop after SIGTERM")
+    except WaitTimeout:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def forget(lab: Lab) -> None:
+    """On `halab down`: stop a recorder that still runs (its lab is gone) and drop the ledger and recording."""
+    st = _state(lab)
+    _terminate(st.get("pid"), st.get("start"))
+    d = lab.provider.state_dir / "handrun"
+    if d.exists():
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def stop(lab: Lab) -> dict[str, Any]:
@@ -158,9 +209,14 @@ def stop(lab: Lab) -> dict[str, Any]:
     return json.loads((h / "result.json").read_text())
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _record(lab_name: str, provider: str) -> int:
     """The recorder process: a Trial that runs until `stop` appears, then finishes with the CLI's faults."""
     from lab import registry
+    from lab.play import MEMBERSHIP
     from lab.session import Lab
 
     entry = registry.load(lab_name, provider)
@@ -169,6 +225,7 @@ def _record(lab_name: str, provider: str) -> int:
         return 2
     lab = Lab(entry.scenario, provider=provider, profile=entry.profile, lab=lab_name)
     h = home(lab)
+    signal.signal(signal.SIGTERM, _interrupt)  # `halab down` or a failed start: leave the trial's way
     with lab.trial(TRIAL) as t:
         st = _state(lab)
         st["trial_dir"] = str(t.dir)
@@ -185,9 +242,16 @@ def _record(lab_name: str, provider: str) -> int:
                 if e.get("healed_at"):
                     t.heal_log.append((f, e["healed_at"]))
         t.fault_at = t.fault_log[0][1] if t.fault_log else None
-        res = t.finish(membership_change=any(f.name in ("crash", "freeze", "poweroff") for f, _ in t.fault_log))
+        bound_ms = int(lab.playbook.recovery_deadline_s(lab.ctx) * 1000)  # what the configured timeouts allow
+        try:
+            t.finish(
+                bounds_ms={s: bound_ms for s in lab.playbook.services(lab.ctx)},
+                membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log),
+            )
+        except WaitTimeout as exc:  # never recovered: a failing verdict with its report
+            lab.report.checks.append(Check(f"{TRIAL}: recovery", False, str(exc)))
     path = lab.write_report()
-    failed = [f"{c.name}: {c.detail}" for c in res.checks if not c.passed]
+    failed = [f"{c.name}: {c.detail}" for c in lab.report.checks if not c.passed]
     result = {"verdict": lab.report.verdict, "table": lab.report.summary_table(), "report": str(path), "failed": failed}
     (h / "result.json").write_text(json.dumps(result, indent=2))
     return 0

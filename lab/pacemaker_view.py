@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lab import bounds
 from lab.checks.placement import group_nodes
+from lab.scenario import ScenarioError
 from provision import pacemaker
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ class PacemakerView:
 
     def failover_bound_ms(self, service: str, *, stop_first: bool = False) -> int:
         group = self.lab.scenario.services[service].group
+        if group is None:
+            fix = f"Pacemaker runs {service} as a group here: name it, e.g. `group: g_{service}`"
+            raise ScenarioError(self.lab.scenario.path, f"services.{service}.group", "not set", fix)
         return bounds.failover_bound_ms(self.lab.opts, self.cib_resources(), group, stop_first=stop_first)
 
     def pacemaker_log(self, *nodes: str) -> list[str]:

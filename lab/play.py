@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lab.checks.base import Check
 from lab.faults import Fault
 from lab.schedule import Action, Apply, Heal, Schedule, Sleep, Wait, describe
 from lab.trial import WORK_FS, Trial
-from lab.wait import until
+from lab.wait import WaitTimeout, until
 
 if TYPE_CHECKING:
     from lab.session import Lab
@@ -33,14 +34,24 @@ def run(lab: Lab, schedule: Schedule, actions: list[Action], *, echo: Callable[[
     if entry is None or not entry.provisioned or entry.profile != lab.profile:
         lab.provision()
     lab.report.notes.append(f"schedule {schedule.path} ({schedule.description}), seed {lab.seed}")
-    with lab.trial(f"schedule-{schedule.path.stem}") as t:
-        play(t, actions, echo=echo)
-        res = t.finish(membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log))
+    name = f"schedule-{schedule.path.stem}"
+    # No fault may keep a service away longer than the configured timeouts let the system take to recover.
+    bound_ms = int(lab.playbook.recovery_deadline_s(lab.ctx) * 1000)
+    try:
+        with lab.trial(name) as t:
+            play(t, actions, echo=echo)
+            services = lab.playbook.services(lab.ctx)
+            t.finish(
+                bounds_ms={s: bound_ms for s in services},
+                membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log),
+            )
+    except WaitTimeout as exc:  # the system never came back: a failed run with its report, not bad input
+        lab.report.checks.append(Check(f"{name}: recovery", False, str(exc)))
     path = lab.write_report()
     echo(lab.report.summary_table())
-    failed = [c for c in res.checks if not c.passed]
-    for c in failed:
-        echo(f"FAIL {c.name}: {c.detail}")
+    for c in lab.report.checks:
+        if not c.passed:
+            echo(f"FAIL {c.name}: {c.detail}")
     echo(f"report: {path}")
     return lab.report.verdict
 
@@ -70,9 +81,9 @@ def play(t: Trial, actions: list[Action], *, echo: Callable[[str], None] = print
         elif isinstance(action, Heal):
             refs = list(reversed(applied)) if action.ref == "all" else [action.ref]
             for ref in refs:
-                f = applied.pop(ref, None)
-                if f is not None and f in t.applied:
-                    t.heal(f)
+                scheduled = applied.pop(ref, None)
+                if scheduled is not None and scheduled in t.applied:
+                    t.heal(scheduled)
     for f in reversed(list(t.applied)):
         echo(f"{'':11}heal at the end: {f.describe()}")
         t.heal(f)

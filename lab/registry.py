@@ -34,8 +34,9 @@ def _file(lab: str, provider: str) -> Path:
     return root() / f"{lab}.{provider}.json"
 
 
-def record(scenario: Scenario, provider: str, profile: str, *, provisioned: bool = False) -> Entry:
-    old = load(scenario.name, provider)
+def record(scenario: Scenario, provider: str, profile: str, *, provisioned: bool = False, fresh: bool = False) -> Entry:
+    """`fresh`: the lab was (re)built just now: nothing of an earlier provisioning survives."""
+    old = None if fresh else load(scenario.name, provider)
     since = old.since if old else time.time()
     entry = Entry(
         scenario.name,

@@ -338,6 +338,7 @@ def _parse(data: Any, path: Path) -> Scenario:
     if not profiles:
         profiles["default"] = Profile("default", "the cluster options as written", MappingProxyType({}))
     default_profile = _ref(top.get("profile", "default"), profiles, "profile", "profile")
+    _check_topology(topology, networks, nodes, services)
 
     return Scenario(
         name=name,
@@ -353,6 +354,30 @@ def _parse(data: Any, path: Path) -> Scenario:
         profiles=MappingProxyType(profiles),
         default_profile=default_profile,
     )
+
+
+def _check_topology(
+    topology: str, networks: dict[str, Network], nodes: dict[str, Node], services: dict[str, Service]
+) -> None:
+    """What the topology's playbook needs from a scenario, refused here rather than half-way through provisioning."""
+    def count(role: str) -> int:
+        return sum(1 for n in nodes.values() if n.has_role(role))
+
+    if not any(n.purpose == "management" for n in networks.values()):
+        _fail("networks", f"{topology} needs a network with purpose management", "set `purpose: management` on one")
+    if not count("client"):
+        _fail("nodes", f"{topology} needs a node with the client role (it runs the workloads)", "add one")
+    if topology == "active-passive":
+        if count("pacemaker") < 2:
+            _fail("nodes", "active-passive needs two or more nodes with the pacemaker role", "give two nodes that role")
+        for name, svc in services.items():
+            if svc.group is None:
+                _fail(f"services.{name}.group", "active-passive runs every service in a Pacemaker group",
+                      f"add `group: g_{name}`")  # fmt: skip
+    else:
+        for role in ("galera", "haproxy", "keepalived"):
+            if not count(role):
+                _fail("nodes", f"active-active needs a node with the {role} role", f"give a node the {role} role")
 
 
 def _networks(data: Any, taken: dict[IPv4Address, str]) -> dict[str, Network]:
@@ -375,9 +400,10 @@ def _networks(data: Any, taken: dict[IPv4Address, str]) -> dict[str, Network]:
                     "give each network its own, non-overlapping subnet",
                 )
         if raw.get("gateway") is not None:
-            net = dataclasses.replace(net, gateway=_ip(raw["gateway"], f"{where}.gateway"))
-            _host_on(net.gateway, net, f"{where}.gateway")
-            _claim(taken, net.gateway, f"{where}.gateway", _ADDRESS_FIX)
+            gateway = _ip(raw["gateway"], f"{where}.gateway")
+            net = dataclasses.replace(net, gateway=gateway)
+            _host_on(gateway, net, f"{where}.gateway")
+            _claim(taken, gateway, f"{where}.gateway", _ADDRESS_FIX)
         networks[name] = net
     return networks
 

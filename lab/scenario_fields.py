@@ -29,7 +29,7 @@ class _StrictLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._path: list[str] = []
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         key = index.value if isinstance(index, yaml.ScalarNode) else index if isinstance(index, int) else None
         if key is not None:
             self._path.append(str(key))
@@ -39,7 +39,8 @@ class _StrictLoader(yaml.SafeLoader):
             if key is not None:
                 self._path.pop()
 
-    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+    # The anchor's name (str | None); types-PyYAML declares it dict[Any, Node], which PyYAML never passes.
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
         node = super().compose_mapping_node(anchor)
         first_line: dict[str, int] = {}
         for key, _ in node.value:

@@ -107,7 +107,7 @@ class Schedule:
 
 # --- loading -------------------------------------------------------------------------------------
 class _Loader(_StrictLoader):  # duplicate keys named with list positions from 1, as every other field path
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         return super().compose_node(parent, index + 1 if type(index) is int else index)
 
 

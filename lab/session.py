@@ -83,9 +83,12 @@ class Lab:
         return _Timer(self.report.timings_s, phase)
 
     def up(self) -> None:
+        from lab import handrun
+
         with self.timed("up"):
+            handrun.forget(self)  # `up` rebuilds a lab that exists: its recording and fault ledger go with it
             self.provider.up()
-        registry.record(self.scenario, self.provider_name, self.profile)
+        registry.record(self.scenario, self.provider_name, self.profile, fresh=True)
 
     def provision(self) -> None:
         with self.timed("provision"):
@@ -97,7 +100,10 @@ class Lab:
         registry.record(self.scenario, self.provider_name, self.profile, provisioned=True)
 
     def down(self) -> None:
+        from lab import handrun
+
         with self.timed("down"):
+            handrun.forget(self)  # a recorder of this lab stops first: its workload talks to the nodes
             self.provider.down()
         registry.forget(self.scenario.name, self.provider_name)
 

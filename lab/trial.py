@@ -59,7 +59,10 @@ class Trial:
         self.dir.mkdir(parents=True, exist_ok=True)
         sc = lab.scenario
         self.cfg = lab.playbook.workload(lab.ctx, self.dir, int(time.time()))
-        self.cfg_path = self.dir / "workload.json"
+        # the workload's config holds the lab's passwords: in the lab's 0700 state dir, never under reports/
+        private = lab.provider.state_dir / "trials"
+        private.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.cfg_path = private / f"{lab.run_dir.name}-{name}.json"
         self.cfg.write(self.cfg_path)
         self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
         vips = [str(v.address) for v in sc.vips.values()]
@@ -110,13 +113,13 @@ class Trial:
         self.t0 = time.monotonic()
         self.groups_before = self.lab.settle()
         self.observer.start()
-        self.proc = self.lab.provider.spawn(
+        self.proc = proc = self.lab.provider.spawn(
             self.lab.client,
             [sys.executable, "-m", "lab.workload.runner", str(self.cfg_path)],
             log=self.dir / "workload.log",
         )
         until(
-            lambda: (self.dir / "started").exists() or self.proc.poll() is not None,
+            lambda: (self.dir / "started").exists() or proc.poll() is not None,
             timeout=RUNNER_START_S,
             what="the workload runner to start",
             seen=lambda: (self.dir / "workload.log").read_text()[-500:],
@@ -180,8 +183,10 @@ class Trial:
         if isinstance(fault, Fault):
             if fault in self.applied:
                 return fault
-            fault, target, params = fault.name, fault.chosen_by or fault.target, fault.params()
-        names = HEALED_BY.get(fault, (fault,))
+            name, target, params = fault.name, fault.chosen_by or fault.target, fault.params()
+        else:
+            name = fault
+        names = HEALED_BY.get(name, (name,))
         for f in reversed(self.applied):
             same_target = target is None or target in (f.target, f.chosen_by)
             p = f.params()
@@ -189,7 +194,7 @@ class Trial:
             if f.name in names and same_target and same_params:
                 return f
         applied = "; ".join(f.describe() for f in self.applied) or "nothing"
-        raise FaultError(f"no applied {fault} on {target or 'any node'} {params or ''} to heal (applied: {applied})")
+        raise FaultError(f"no applied {name} on {target or 'any node'} {params or ''} to heal (applied: {applied})")
 
     def heal_crashes(self, nodes: list[str]) -> str:
         """Power several crashed nodes on together (a whole cluster after a power cut); returns what recovery did."""

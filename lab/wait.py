@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Thunk(Protocol[T_co]):
+    """A callable called with no arguments. Unlike Callable[[], T] it also matches a lambda whose arguments all
+    have defaults (`lambda n=node: ...`, the way a loop binds its variable), which mypy cannot infer otherwise."""
+
+    def __call__(self) -> T_co: ...
 
 
 class WaitTimeout(AssertionError):
@@ -15,11 +22,11 @@ class WaitTimeout(AssertionError):
 
 
 def until(
-    condition: Callable[[], T | None],
+    condition: Thunk[T | None],
     *,
     timeout: float,
     what: str,
-    seen: Callable[[], object] | None = None,
+    seen: Thunk[object] | None = None,
     interval: float = 0.05,
 ) -> T:
     """Poll `condition` until it returns something truthy; return that. Raise WaitTimeout naming
@@ -31,7 +38,7 @@ def until(
         reraise=True,
     )
     try:
-        return retrying(condition)  # type: ignore[return-value]
+        return cast(T, retrying(condition))  # retried until truthy: never None here
     except RetryError:
         observed = ""
         if seen is not None:
@@ -43,11 +50,11 @@ def until(
 
 
 def holds(
-    condition: Callable[[], bool],
+    condition: Thunk[bool],
     *,
     duration: float,
     what: str,
-    seen: Callable[[], object] | None = None,
+    seen: Thunk[object] | None = None,
     interval: float = 0.2,
 ) -> None:
     """Poll `condition` for `duration` seconds; it must hold at every poll (an invariant, e.g.

@@ -3,8 +3,10 @@ API stand-ins on every controller, HAProxy on the front nodes and keepalived hol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from lab.checks.base import Check
 from lab.wait import until
@@ -30,10 +32,27 @@ def vip_address(ctx: Context) -> str:
     return str(ctx.scenario.vips[vip_name(ctx)].address)
 
 
-def _parallel(fn, nodes: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _parallel(fn: Callable[[str], object], nodes: list[str]) -> None:
     if nodes:
         with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
             list(pool.map(fn, nodes))
+
+
+class _Role(Protocol):
+    """A role module that writes a node's configuration, then starts its daemon (api, haproxy, keepalived)."""
+
+    def configure_node(self, ctx: Context, node: str) -> None: ...
+    def start(self, ctx: Context, node: str) -> None: ...
+
+
+def _configure_and_start(ctx: Context, role: _Role, nodes: list[str]) -> None:
+    """On every node at once: configure, then start, the node's part of `role`."""
+
+    def one(node: str) -> None:
+        role.configure_node(ctx, node)
+        role.start(ctx, node)
+
+    _parallel(one, nodes)
 
 
 def converge(ctx: Context) -> None:
@@ -47,10 +66,10 @@ def converge(ctx: Context) -> None:
     ctx.provider.run(controllers[0], "mysql --protocol=socket -uroot", input=api.TABLE_SQL.encode(), check=True)
     _parallel(lambda n: galera.start_clustercheck(ctx, n), controllers)
     _parallel(lambda n: memcached.start(ctx, n), role_nodes(ctx, "memcached"))
-    _parallel(lambda n: (api.configure_node(ctx, n), api.start(ctx, n)), role_nodes(ctx, "api"))
+    _configure_and_start(ctx, api, role_nodes(ctx, "api"))
     # haproxy before keepalived: chk_haproxy would otherwise fault the instance at once
-    _parallel(lambda n: (haproxy.configure_node(ctx, n), haproxy.start(ctx, n)), role_nodes(ctx, "haproxy"))
-    _parallel(lambda n: (keepalived.configure_node(ctx, n), keepalived.start(ctx, n)), role_nodes(ctx, "keepalived"))
+    _configure_and_start(ctx, haproxy, role_nodes(ctx, "haproxy"))
+    _configure_and_start(ctx, keepalived, role_nodes(ctx, "keepalived"))
     settle(ctx)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from lab import bounds
 from lab.checks.base import Check
 from lab.checks.placement import group_nodes, placement, resource_nodes
+from lab.scenario import ScenarioError
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import drbd, fencing, mysql, pacemaker, rabbitmq
@@ -15,6 +17,7 @@ from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
 HONOURS_LAB_SERVICES = True  # LAB_SERVICES=mysql runs the MySQL half of the chapter (the TCG smoke)
+NO_GROUP_FIX = "Pacemaker runs {s} as a group here: name it, e.g. `group: g_{s}`"
 
 
 def services(ctx: Context) -> list[str]:
@@ -27,7 +30,13 @@ def services(ctx: Context) -> list[str]:
 
 def groups(ctx: Context) -> dict[str, str]:
     """service -> Pacemaker group name (g_mysql, g_rabbitmq)."""
-    return {s: ctx.scenario.services[s].group for s in services(ctx)}
+    out: dict[str, str] = {}
+    for s in services(ctx):
+        group = ctx.scenario.services[s].group
+        if group is None:
+            raise ScenarioError(ctx.scenario.path, f"services.{s}.group", "not set", NO_GROUP_FIX.format(s=s))
+        out[s] = group
+    return out
 
 
 def devices(ctx: Context) -> dict[str, str]:
@@ -100,7 +109,7 @@ def wait_settled(ctx: Context, node: str, *, timeout: float | None = None, avoid
             return None
         placed = group_nodes(xml)
         if all(g in placed and placed[g] is not None and placed[g] != avoid for g in want):
-            return {g: placed[g] for g in want}  # type: ignore[misc]
+            return {g: cast(str, placed[g]) for g in want}  # not None: checked just above
         return None
 
     return until(
@@ -233,4 +242,7 @@ def notes(ctx: Context) -> list[str]:
 
 
 def start_service(ctx: Context, node: str, service: str) -> None:
-    """Nothing to do by hand: Pacemaker's monitor finds the dead process and restarts it."""
+    """corosync and pacemaker start as the node's init would (then it rejoins); the groups' services need nothing
+    by hand: Pacemaker's monitor finds the dead process and restarts it."""
+    if service in ("corosync", "pacemaker"):
+        restart_node(ctx, node)

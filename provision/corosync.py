@@ -14,9 +14,11 @@ class RingNode:
 
 
 def links(ctx: Context) -> list[str]:
-    """The networks every cluster node has an address on, in scenario order: ring0, ring1."""
+    """The networks every cluster node has an address on: the management network first (ring0, as in the guide),
+    then the others in scenario order (ring1: replication)."""
     nodes = [ctx.scenario.nodes[n] for n in ctx.cluster_nodes]
-    return [net for net in ctx.scenario.networks if all(net in n.addresses for n in nodes)]
+    shared = [net for net in ctx.scenario.networks if all(net in n.addresses for n in nodes)]
+    return sorted(shared, key=lambda net: ctx.scenario.networks[net].purpose != "management")
 
 
 def config(ctx: Context) -> str:

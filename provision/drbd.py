@@ -10,6 +10,9 @@ resync (after a crash, a cut) is DRBD's own.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
+from lab.providers.base import ProviderError
 from provision.context import Context, render
 
 # DRBD 8.4's defaults: connect-int 10 s between connection attempts, ping-int 10 s between keep-alives,
@@ -21,6 +24,13 @@ CONNECT_S = 3 * CONNECT_INT_S
 DETECT_S = PING_INT_S + PING_TIMEOUT_S + TIMEOUT_S
 
 
+@runtime_checkable
+class DrbdDisks(Protocol):
+    """A provider with a DRBD kernel module (`has_drbd`, libvirt VMs): the backing disk of each service's resource."""
+
+    def drbd_backing(self, service: str) -> str: ...
+
+
 def resource(ctx: Context, service: str, disk: str) -> str:
     svc = ctx.scenario.services[service]
     peers = [(n, str(ctx.scenario.nodes[n].addresses[replication_network(ctx)])) for n in ctx.cluster_nodes]
@@ -28,8 +38,8 @@ def resource(ctx: Context, service: str, disk: str) -> str:
 
 
 def replication_network(ctx: Context) -> str:
-    """The guide replicates over 10.0.42.0/24, the second ring: the scenario's second network."""
-    return list(ctx.scenario.networks)[1]
+    """The guide replicates over 10.0.42.0/24: the scenario's network whose purpose is replication."""
+    return ctx.scenario.network_for("replication")
 
 
 def create(ctx: Context, services: list[str]) -> dict[str, str]:
@@ -38,7 +48,10 @@ def create(ctx: Context, services: list[str]) -> dict[str, str]:
     from lab.wait import until
 
     nodes, first = ctx.cluster_nodes, ctx.cluster_nodes[0]
-    disks = {s: ctx.provider.drbd_backing(s) for s in services}  # type: ignore[attr-defined]
+    provider = ctx.provider
+    if not isinstance(provider, DrbdDisks):
+        raise ProviderError(f"the {provider.name} provider has no DRBD backing disks (drbd_backing)")
+    disks = {s: provider.drbd_backing(s) for s in services}
     for n in nodes:
         for s in services:
             ctx.provider.put(n, f"/etc/drbd.d/{s}.res", resource(ctx, s, disks[s]))

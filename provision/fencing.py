@@ -8,12 +8,32 @@ powers the lost node off before it starts anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from lab.providers.base import ProviderError
 from provision.context import Context, render
+
+if TYPE_CHECKING:
+    from lab.providers.fence_host import FenceTarget
 
 KEY = "/etc/halab/fence_key"
 # Pacemaker's default stonith-timeout: how long a fencing action may take before it counts as failed.
 STONITH_TIMEOUT_S = 60
+
+
+@runtime_checkable
+class Fencer(Protocol):
+    """A provider that can fence its nodes (libvirt): fence_virsh's way in, and the domain of each node."""
+
+    def fence_target(self) -> FenceTarget: ...
+    def domain_name(self, node: str) -> str: ...
+
+
+def _fencer(ctx: Context) -> Fencer:
+    """The provider, where enabled() said it can fence."""
+    if not isinstance(ctx.provider, Fencer):
+        raise ProviderError(f"the {ctx.provider.name} provider has no fence device (fence_target, domain_name)")
+    return ctx.provider
 
 
 @dataclass(frozen=True)
@@ -35,17 +55,15 @@ def enabled(ctx: Context) -> bool:
 
 def install(ctx: Context, node: str) -> None:
     """The key fence_virsh logs in with, and the host key it must trust (fence agents answer no prompts)."""
-    target = ctx.provider.fence_target()  # type: ignore[attr-defined]
+    target = _fencer(ctx).fence_target()
     ctx.provider.put(node, KEY, target.private_key, mode=0o600)
     ctx.provider.put(node, "/root/.ssh/known_hosts", target.known_host + "\n", mode=0o600)
 
 
 def crm(ctx: Context) -> str:
-    target = ctx.provider.fence_target()  # type: ignore[attr-defined]
-    devices = [
-        Device(n, ctx.provider.domain_name(n), target.address, target.user)  # type: ignore[attr-defined]
-        for n in ctx.cluster_nodes
-    ]
+    fencer = _fencer(ctx)
+    target = fencer.fence_target()
+    devices = [Device(n, fencer.domain_name(n), target.address, target.user) for n in ctx.cluster_nodes]
     return render("fencing.crm.j2", stonith=devices, key=KEY)
 
 

@@ -21,9 +21,14 @@ def start_stack(ctx: Context, node: str) -> None:
     corosync.install(ctx, node)
     # Seed an empty CIB holding only dc-deadtime, never over one that exists: a node rejoining after a crash keeps
     # its CIB on disk (as a real node would), and the DC's newer CIB wins anyway.
-    ctx.provider.run(node, f"test -e {CIB}", timeout=10).ok or ctx.provider.put(
-        node, CIB, render("cib-seed.xml.j2", dc_deadtime_ms=dc_deadtime_ms(ctx)), mode=0o600, owner="hacluster:haclient"
-    )
+    if not ctx.provider.run(node, f"test -e {CIB}", timeout=10).ok:
+        ctx.provider.put(
+            node,
+            CIB,
+            render("cib-seed.xml.j2", dc_deadtime_ms=dc_deadtime_ms(ctx)),
+            mode=0o600,
+            owner="hacluster:haclient",
+        )
     ctx.provider.start_daemon(node, "corosync -f", "/var/log/corosync/corosync.out")
     ctx.provider.start_daemon(node, "pacemakerd", "/var/log/pacemaker/pacemakerd.out")
 
@@ -74,6 +79,9 @@ def properties(ctx: Context) -> str:
 
 def connectivity(ctx: Context, groups: list[str]) -> str:
     """hardened profile: ocf:pacemaker:ping against the management network's gateway."""
-    mgmt = next(n for n in ctx.scenario.networks.values() if n.gateway is not None)
+    nets = ctx.scenario.networks
+    mgmt = next((n for n in nets.values() if n.purpose == "management" and n.gateway), None) or next(
+        n for n in nets.values() if n.gateway is not None
+    )
     interval = max(1, round(ctx.opts.token_ms / 1000))
     return render("connectivity.crm.j2", gateway=mgmt.gateway, groups=groups, interval_s=interval, dampen_s=interval)

@@ -91,10 +91,10 @@ def outage(
             bad.append(o)
             continue
         recent = [b for b in bad if b.time >= since]
-        gap = max_gap_s is not None and prev_ok is not None and o.time >= since
-        gap = gap and o.time - prev_ok > max_gap_s
+        gap = max_gap_s is not None and prev_ok is not None and o.time >= since and o.time - prev_ok > max_gap_s
         if recent or gap:
-            onset = bad[0].time if recent else prev_ok
+            # a gap has no failed op to date it: it became an outage once `max_gap_s` passed without an ack
+            onset = bad[0].time if recent else (prev_ok or since) + (max_gap_s or 0)
             candidates.append(_candidate(service, prev_ok, o.time, since, recent, onset))
         prev_ok, bad = o.time, []
     recent = [b for b in bad if b.time >= since]
@@ -104,7 +104,7 @@ def outage(
         end_of_history = until if until is not None else max((o.time for o in history), default=since)
         anchor = prev_ok if prev_ok is not None else since
         if end_of_history - anchor > max_gap_s and end_of_history >= since and _hung(ops, prev_ok):
-            candidates.append(_candidate(service, prev_ok, None, since, [], prev_ok))
+            candidates.append(_candidate(service, prev_ok, None, since, [], anchor + max_gap_s))
     if onset_within is not None:
         lo, hi = onset_within
         candidates = [c for c in candidates if c.onset is None or (c.onset >= lo and (hi is None or c.onset < hi))]

@@ -90,6 +90,7 @@ def placement(crm_mon_xml: str, groups: Mapping[str, Sequence[str]] | None = Non
     if empty or (status is not None and status.get("code", "0") != "0"):
         msg = "?" if status is None else f"{status.get('code')} {status.get('message', '')}".strip()
         return Check("placement", False, f"crm_mon reported no resources (status {msg})")
+    assert resources is not None  # `empty` above returned when it was missing
     parents = {child: parent for parent in resources.iter() for child in parent}
     nodes = root.find("nodes")
     all_online = all(_true(n, "online") for n in (nodes if nodes is not None else ()))

@@ -48,14 +48,26 @@ class LabState:
 
     def _load_state(self) -> dict:
         if self.state_file.exists():
+            self._state_mtime = self.state_file.stat().st_mtime_ns
             return json.loads(self.state_file.read_text())
         return self._fresh_state()
+
+    def _refresh_state(self) -> None:
+        """Re-read the state another process changed (`halab fault crash` and `halab heal` while a recorder or
+        `status --watch` runs): a node restarted elsewhere has a new PID 1. Every change here is saved at once."""
+        try:
+            mtime = self.state_file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != getattr(self, "_state_mtime", None):
+            self._state = self._load_state()
 
     def _save_state(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._state, indent=2))
         tmp.replace(self.state_file)  # atomic: a kill mid-write leaves the previous state, never half of one
+        self._state_mtime = self.state_file.stat().st_mtime_ns
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:

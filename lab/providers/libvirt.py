@@ -157,6 +157,12 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
         self._fence = None
         for name in list(self._state.get("filters", [])):  # in the root namespace with a host's libvirtd
             self.filter_remove(name)
+        # and any table of this lab's a killed harness created but never recorded
+        listed = subprocess.run([*self.ns_prefix, "nft", "list", "tables", "bridge"], capture_output=True, text=True)
+        for line in listed.stdout.splitlines():
+            table = line.split()[-1] if line.startswith("table bridge ") else ""
+            if table.startswith(f"{self.nft_table}_"):
+                subprocess.run([*self.ns_prefix, "nft", "delete", "table", "bridge", table], capture_output=True)
         for ns in self._state.get("clients", []):
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 signal_pid(int(pid), signal.SIGKILL)
@@ -195,14 +201,17 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
         problems: list[str] = []
         conn = self.virt()
         mine = f"halab-{self.scenario.name}-"
+        # exact names: a lab `ap` must not sweep the domains of a lab `ap-x` (same prefix)
+        domains = {self.domain_name(n) for n in self.vm_nodes}
+        networks = {self.network_name(n) for n in self.scenario.networks} | {f"{mine}mgmt"}
         for dom in conn.listAllDomains():
-            if dom.name().startswith(mine):
+            if dom.name() in domains:
                 with contextlib.suppress(libvirt.libvirtError):
                     if dom.isActive():
                         dom.destroy()
                     dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         for net in conn.listAllNetworks():
-            if net.name().startswith(mine):
+            if net.name() in networks:
                 with contextlib.suppress(libvirt.libvirtError):
                     if net.isActive():
                         net.destroy()
@@ -212,14 +221,14 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
             pool = conn.storagePoolLookupByName(libvirtd.POOL)
             pool.refresh()
             for vol in pool.listAllVolumes():
-                ours = vol.name().startswith(mine) or (
+                ours = any(vol.name().startswith(d) for d in domains) or (
                     self.daemons and self.daemons.contained and "_vagrant_box_image" in vol.name()
                 )
                 if ours:
                     with contextlib.suppress(libvirt.libvirtError):
                         vol.delete()
-        left = [d.name() for d in conn.listAllDomains() if d.name().startswith(mine)]
-        left += [n.name() for n in conn.listAllNetworks() if n.name().startswith(mine)]
+        left = [d.name() for d in conn.listAllDomains() if d.name() in domains]
+        left += [n.name() for n in conn.listAllNetworks() if n.name() in networks]
         if left:
             problems.append(f"libvirt objects {left}")
         return problems
@@ -248,9 +257,10 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
         if self._fence is None:
             net = self.virt().networkLookupByName(self.network_name("mgmt"))
             ip = ET.fromstring(net.XMLDesc(0)).find("ip")
-            if ip is None or not ip.get("address"):
+            address = ip.get("address") if ip is not None else None
+            if not address:
                 raise ProviderError(f"libvirt network {self.network_name('mgmt')} has no host address to fence from")
-            self._fence, pid = fence_host.start(self.state_dir, self.ns_prefix, ip.get("address"))  # type: ignore[arg-type]
+            self._fence, pid = fence_host.start(self.state_dir, self.ns_prefix, address)
             self._state["fence_sshd"] = pid
             self._save_state()
         return self._fence

@@ -53,6 +53,9 @@ class LibvirtFaults(LibvirtCommands):
         dom.create()
         self._wait_ssh(node)
         self._prepare(node)
+        for cut_node, net in self._state.get("cut", []):  # a fresh domain's links are up: a pulled cable is not
+            if cut_node == node:
+                self._link(node, net, "down")
 
     def freeze(self, node: str) -> None:
         self._vm_only(node, "freeze")
@@ -111,9 +114,10 @@ class LibvirtFaults(LibvirtCommands):
             i = list(self.scenario.nodes[node].addresses).index(network)
             return f"hl{i}-{node}"[:15]
         target = self._interface(node, network).find("target")
-        if target is None or not target.get("dev"):
+        dev = target.get("dev") if target is not None else None
+        if not dev:
             raise ProviderError(f"{node}'s NIC on {network} has no tap (is the domain running?)")
-        return target.get("dev")  # type: ignore[return-value]
+        return dev
 
     def port(self, node: str, network: str) -> str:
         """The node's tap (a client's veth) on the network's libvirt bridge: where partitions and loss filter."""

@@ -176,19 +176,20 @@ def stop(daemons: Daemons) -> list[str]:
             except AssertionError:
                 signal_pid(pid, signal.SIGKILL)
     if daemons.contained and daemons.netns in sh("ip", "netns", "list", check=False).stdout.split():
-        for pid in sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split():
+        netns = daemons.netns  # a str: it is in that list
+        for pid in sh("ip", "netns", "pids", netns, check=False).stdout.split():
             signal_pid(int(pid), signal.SIGKILL)
         try:
             until(
-                lambda: not sh("ip", "netns", "pids", daemons.netns, check=False).stdout.split(),
+                lambda: not sh("ip", "netns", "pids", netns, check=False).stdout.split(),
                 timeout=STOP_S,
-                what=f"every process in {daemons.netns} to exit",
+                what=f"every process in {netns} to exit",
             )
         except AssertionError as exc:
             problems.append(str(exc))
-        sh("ip", "netns", "del", daemons.netns, check=False)
-        if daemons.netns in sh("ip", "netns", "list", check=False).stdout.split():
-            problems.append(f"namespace {daemons.netns} is still there")
+        sh("ip", "netns", "del", netns, check=False)
+        if netns in sh("ip", "netns", "list", check=False).stdout.split():
+            problems.append(f"namespace {netns} is still there")
     return problems
 
 

@@ -87,8 +87,8 @@ class NetnsProvider(NetnsFaults, NetnsBoot, NetnsCommands, NetnsObservation):
         shutil.rmtree(self.state_dir / "nodes", ignore_errors=True)  # last run's logs and configs
         try:
             self._make_fabric()
-            for node in self.scenario.nodes.values():
-                self._make_node_network(node.name)
+            for spec in self.scenario.nodes.values():
+                self._make_node_network(spec.name)
             for node in self.scenario.nodes:
                 self._start_init(node)
             for node in self.scenario.nodes:

@@ -51,7 +51,9 @@ class NetnsBoot(NetnsCommands):
             sh("ip", "-n", ns, "addr", "flush", "dev", net_name)
             sh("ip", "-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", net_name)
             sh("ip", "-n", ns, "link", "set", net_name, "up")
-            sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), "up")
+            # a cable pulled before the crash is still pulled after the power comes back
+            cut = [node, net_name] in self._state.get("cut", [])
+            sh("ip", "-n", self.fabric, "link", "set", self.veth(node, net_name), "down" if cut else "up")
 
     def _prepare_node_dir(self, node: str) -> Path:
         d = self._node_dir(node)

@@ -61,6 +61,7 @@ class NetnsNode(LabState):
     def _init_pid(self, node: str) -> int | None:
         """The node's PID 1 as a host PID, only if it is still the process we started (PIDs are reused: a stale
         one would point nsenter and kill at some host process)."""
+        self._refresh_state()
         pid = self._state["init_pids"].get(node)
         if pid and starttime(pid) is not None and starttime(pid) == self._state.get("init_starts", {}).get(node):
             return int(pid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import pika
 
@@ -10,9 +12,23 @@ from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
 from lab.workload.config import Endpoint, WorkloadConfig
 
 
+class Channel(Protocol):
+    """What the workload uses of pika's BlockingChannel (pika ships no type hints). A delivery is (method,
+    properties, body), all three None when nothing came (consume's inactivity timeout, basic_get on empty)."""
+
+    def queue_declare(self, queue: str, *, durable: bool = ..., arguments: dict[str, Any] | None = ...) -> Any: ...
+    def confirm_delivery(self) -> None: ...
+    def basic_publish(
+        self, exchange: str, routing_key: str, body: bytes, properties: Any = ..., mandatory: bool = ...
+    ) -> None: ...
+    def consume(self, queue: str, *, inactivity_timeout: float | None = ...) -> Iterator[tuple[Any, Any, Any]]: ...
+    def basic_ack(self, delivery_tag: int = ...) -> None: ...
+    def basic_get(self, queue: str, *, auto_ack: bool = ...) -> tuple[Any, Any, Any]: ...
+
+
 def channel(
     ep: Endpoint, queue: str, timeout: float, queue_type: str = "classic"
-) -> tuple[pika.BlockingConnection, object]:
+) -> tuple[pika.BlockingConnection, Channel]:
     # Several brokers (guide ch. 7's rabbit_hosts): pika tries them in turn.
     params = [
         pika.ConnectionParameters(

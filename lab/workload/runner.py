@@ -8,10 +8,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from lab.history import JsonlRecorder
 from lab.workload import amqp, cache, http, sql, vip
 from lab.workload.config import WorkloadConfig
+
+
+class Job(Protocol):
+    """One client's loop, given its recorder (a Protocol, not a Callable: `lambda r, ep=ep: ...` matches it)."""
+
+    def __call__(self, rec: JsonlRecorder, /) -> None: ...
 
 
 def run(cfg: WorkloadConfig) -> None:
@@ -19,7 +26,7 @@ def run(cfg: WorkloadConfig) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     out = Path(cfg.out_dir)
-    jobs = []
+    jobs: list[tuple[str, Job]] = []
     if cfg.sql:
         jobs.append((f"{cfg.sql.service}-writer", lambda r: sql.writer(cfg, r, stop)))
     if cfg.amqp:

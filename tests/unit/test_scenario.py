@@ -139,6 +139,9 @@ CASES = [
     ("missing-topology", [("topology", DELETE)], "topology", "missing required field"),
     ("unknown-topology", [("topology", "active-standby")], "topology", "unknown topology"),
     ("name-key", [("name", "test")], "name", "no longer names its lab"),
+    ("ap-service-without-group", [("services.mysql.group", DELETE)], "services.mysql.group", "Pacemaker group"),
+    ("ap-no-client", [("nodes.client", DELETE)], "nodes", "client role"),
+    ("aa-without-galera", [("topology", "active-active")], "nodes", "galera role"),
     ("missing-networks", [("networks", DELETE)], "networks", "missing required field"),
     ("missing-nodes", [("nodes", DELETE)], "nodes", "missing required field"),
     ("missing-token", [("cluster.token_ms", DELETE)], "cluster.token_ms", "missing required field"),
@@ -349,7 +352,9 @@ networks:
 nodes:
   node1: {roles: [client], addresses: {ring0: 192.168.42.1}}
   node1: {roles: [client], addresses: {ring0: 192.168.42.2}}
-cluster: {token_ms: 1000, two_node: false, no_quorum_policy: stop, stonith: false}
+  node2: {roles: [pacemaker], addresses: {ring0: 192.168.42.3}}
+  node3: {roles: [pacemaker], addresses: {ring0: 192.168.42.4}}
+cluster: {token_ms: 1000, two_node: true, no_quorum_policy: stop, stonith: false}
 """
 
 
@@ -379,7 +384,7 @@ def test_load_rejects_duplicate_keys(tmp_path: Path) -> None:
     e = pytest.raises(ScenarioError, load_scenario, f).value
     assert e.field == "nodes.node1" and "duplicate key 'node1' on line 6 (first on line 5)" in e.problem
     f.write_text(DUPLICATE_NODE.replace("  node1: {roles: [client], addresses: {ring0: 192.168.42.2}}\n", ""))
-    assert list(load_scenario(f).nodes) == ["node1"]  # without the duplicate it loads
+    assert list(load_scenario(f).nodes) == ["node1", "node2", "node3"]  # without the duplicate it loads
 
 
 def test_scenario_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

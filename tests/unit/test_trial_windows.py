@@ -48,3 +48,11 @@ def test_windows_split_at_faults_and_heals() -> None:
     ]
     t.fault_log, t.heal_log = [], []
     assert t._windows(5.0, until=9.0) == [("none", "-", 5.0, None)]
+
+
+def test_a_gap_outage_goes_to_the_fault_it_followed() -> None:
+    """No op failed (requests hung): the gap is dated from when it exceeded the history's resolution."""
+    h = writes(*[(t / 10, "ok") for t in range(0, 100)], (13.0, "ok"), (14.0, "ok"))  # acks to 9.9, then 13.0
+    a = outage(h, "mysql", since=5, max_gap_s=0.5, onset_within=(0, 10))
+    b = outage(h, "mysql", since=10, max_gap_s=0.5, onset_within=(10, None))
+    assert (a.downtime_ms, b.downtime_ms) == (0, 3100)
