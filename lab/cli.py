@@ -263,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(cli.get_help(click.Context(cli, info_name="halab")))
         return 0
     try:
-        cli.main(args=args, prog_name="halab", standalone_mode=False)
-        return 0
+        # without standalone mode click returns a command's Exit code instead of raising it
+        rc = cli.main(args=args, prog_name="halab", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:

@@ -111,3 +111,17 @@ def test_the_readme_lists_every_fault_of_the_registry() -> None:
     readme = Path("README.md").read_text()
     for name in FAULTS:
         assert f"| `{name}` |" in readme, f"README's fault table misses {name}"
+
+
+def test_a_command_exit_code_is_the_process_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`halab check` and `halab run` exit 1 on a failing verdict: click's Exit must reach the shell."""
+    import click
+
+    @cli.command("always-fails", hidden=True)
+    def always_fails() -> None:
+        raise click.exceptions.Exit(1)
+
+    try:
+        assert main(["always-fails"]) == 1
+    finally:
+        cli.commands.pop("always-fails")
