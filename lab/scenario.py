@@ -20,6 +20,7 @@ from lab.scenario_fields import (
     _NAME as _NAME_RE,
 )
 from lab.scenario_fields import (
+    FieldError,
     _bool,
     _cidr,
     _claim,
@@ -50,15 +51,8 @@ KNOWN_ROLES = frozenset(
 )
 
 
-class ScenarioError(ValueError):
+class ScenarioError(FieldError):
     """One mistake in a scenario: the file, the field, the problem and the fix."""
-
-    def __init__(self, path: str | Path, field: str, problem: str, fix: str) -> None:
-        self.path, self.field, self.problem, self.fix = str(path), field, problem, fix
-        super().__init__(f"{self.path}: {field}: {problem}. Fix: {fix}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.path, self.field, self.problem, self.fix)
 
 
 @dataclass(frozen=True)

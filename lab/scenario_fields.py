@@ -7,11 +7,23 @@ import difflib
 import re
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 NO_QUORUM_POLICIES = ("ignore", "stop", "freeze", "demote", "suicide")
+
+
+class FieldError(ValueError):
+    """One mistake in a file of the lab's (a scenario, a schedule): the file, the field, the problem and the fix."""
+
+    def __init__(self, path: str | Path, field: str, problem: str, fix: str) -> None:
+        self.path, self.field, self.problem, self.fix = str(path), field, problem, fix
+        super().__init__(f"{self.path}: {field}: {problem}. Fix: {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path, self.field, self.problem, self.fix)
 
 
 class _Invalid(Exception):

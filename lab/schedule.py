@@ -22,7 +22,7 @@ import yaml
 
 from lab.faults import FAULTS, Fault, FaultError, catalogue, make
 from lab.scenario import Scenario
-from lab.scenario_fields import _fail, _int, _Invalid, _section, _show, _StrictLoader
+from lab.scenario_fields import FieldError, _fail, _int, _Invalid, _section, _show, _StrictLoader
 
 SCHEDULE_DIR = Path(__file__).resolve().parent.parent / "schedules"
 KINDS = ("wait", "sleep", "fault", "heal", "repeat", "random")
@@ -34,15 +34,8 @@ _DEFAULT_ID = re.compile(r"step-\d+\Z")
 _FIX = re.compile(r"[;:] (?=(?:use|write|name|give|set)\b)")  # where a FaultError's problem ends and its fix starts
 
 
-class ScheduleError(ValueError):
+class ScheduleError(FieldError):
     """One mistake in a schedule: the file, the field, the problem and the fix."""
-
-    def __init__(self, path: str | Path, field: str, problem: str, fix: str) -> None:
-        self.path, self.field, self.problem, self.fix = str(path), field, problem, fix
-        super().__init__(f"{self.path}: {field}: {problem}. Fix: {fix}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.path, self.field, self.problem, self.fix)
 
 
 # --- the expanded plan (what the player runs) ----------------------------------------------------
