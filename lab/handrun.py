@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.checks.base import Check
-from lab.faults import Fault, make
+from lab.faults import Fault, FaultError, make
 from lab.history import INFO, JsonlRecorder
 from lab.providers.common import starttime
 from lab.wait import WaitTimeout, until
@@ -81,6 +81,8 @@ class Ledger:
 
     def _apply(self, fault: Fault) -> tuple[int, Fault]:
         f = fault.resolve(self.lab)
+        if f in [g for _, g in self.applied()]:  # one nft table per fault: the same one twice would heal as one
+            raise FaultError(f"{f.describe()} is applied already: heal it first")
         at = time.time()
         self._mark("fault", f, at)
         f.apply(self.lab)

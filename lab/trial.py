@@ -158,6 +158,8 @@ class Trial:
         f = fault if isinstance(fault, Fault) else make(fault, target or "", **params)
         f.check(self.lab.scenario)
         f = f.resolve(self.lab)
+        if f in self.applied:  # the same fault twice would share its nft table: healing one would heal both
+            raise FaultError(f"{f.describe()} is applied already: heal it first")
         at = self.mark("fault", f)
         try:
             f.apply(self.lab)

@@ -79,3 +79,12 @@ def test_the_ledger_heals_exactly_the_fault_it_is_asked_to(tmp_path: Path) -> No
     with pytest.raises(LookupError, match=f"no applied fault with id {crash_id}"):
         handrun.Ledger(lab).heal(crash_id)
     assert handrun.recording(lab) is None  # nothing records: faults are kept in the ledger only
+
+
+def test_the_same_fault_twice_is_refused_until_healed(tmp_path: Path) -> None:
+    from lab.faults import FaultError, make
+
+    ledger = handrun.Ledger(fake_lab(tmp_path))
+    ledger.apply(make("freeze", "node1"))
+    with pytest.raises(FaultError, match="applied already"):
+        ledger.apply(make("freeze", "node1"))
