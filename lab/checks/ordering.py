@@ -28,13 +28,15 @@ class OpResult:
     result: str
 
 
-def parse(lines: Iterable[str], year: int = 2000) -> list[OpResult]:
+def parse(lines: Iterable[str], year: int = 2000, since: datetime | None = None) -> list[OpResult]:
+    """Op results in time order; `since` (same `year`, local time as the log writes it) keeps one trial's."""
     out = []
     for line in lines:
         m = _LINE.match(line)
         if m:
             ts = datetime.strptime(f"{year} {m['ts']}", "%Y %b %d %H:%M:%S.%f")
-            out.append(OpResult(ts, m["op"], m["rsc"], m["node"], m["result"]))
+            if since is None or ts >= since:
+                out.append(OpResult(ts, m["op"], m["rsc"], m["node"], m["result"]))
     return sorted(out, key=lambda r: r.time)
 
 

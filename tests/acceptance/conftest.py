@@ -23,11 +23,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep = outcome.get_result()
     if rep.when == "call" or (rep.when == "setup" and rep.failed):
         lab = getattr(item, "funcargs", {}).get("lab")
-        if lab is not None:
+        if lab is not None and rep.skipped:  # a skip proves nothing: a note saying why, never a passed check
+            reason = rep.longrepr[-1] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            lab.report.notes.append(f"skipped test:{item.name}: {str(reason).removeprefix('Skipped: ')[:300]}")
+        elif lab is not None:
             detail = "passed" if rep.passed else (str(rep.longrepr).splitlines() or ["failed"])[-1][:300]
-            if rep.skipped:
-                detail = "skipped"
-            lab.report.checks.append(Check(f"test:{item.name}", rep.passed or rep.skipped, detail))
+            lab.report.checks.append(Check(f"test:{item.name}", rep.passed, detail))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

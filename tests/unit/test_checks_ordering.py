@@ -65,3 +65,13 @@ def test_failed_stop_fails() -> None:
 def test_a_member_that_never_started_fails_instead_of_crashing() -> None:
     c = group_order(parse(ORDERLY[:-1]), MEMBERS, "node1", "node2")
     assert not c.passed and "2 starts on node2" in c.detail
+
+
+def test_an_earlier_trials_moves_are_left_out_by_since() -> None:
+    """Two standby trials in one log: the second one's order is judged on its own lines only."""
+    from datetime import datetime
+
+    earlier = [ln.replace("Nov 25 12:", "Nov 25 11:") for ln in ORDERLY]
+    assert len(parse(earlier + ORDERLY)) == 12
+    since = datetime(2000, 11, 25, 11, 30)
+    assert [r.time.hour for r in parse(earlier + ORDERLY, since=since)] == [12] * 6
