@@ -326,7 +326,8 @@ class Trial:
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         checks.append(Check(prefix + "observer-coverage", *self.observer.coverage(h, since)))
         # Split-brain evidence: VIPs on 2+ nodes, and (where there are shared disks) double mounts.
-        evidence = [vip_holders(h)] + ([double_mounts(h)] if self.lab.provider.shared_disks() else [])
+        evidence = [vip_holders(h, transient=pb.VIP_HANDOVER_SAMPLES)]
+        evidence += [double_mounts(h)] if self.lab.provider.shared_disks() else []
         if expect_split_brain:
             checks.append(
                 Check(

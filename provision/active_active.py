@@ -15,6 +15,7 @@ from provision import api, galera, haproxy, keepalived, memcached, rabbitmq_clus
 from provision.context import Context
 
 HONOURS_LAB_SERVICES = False  # every service of the chapter runs together
+VIP_HANDOVER_SAMPLES = 1  # VRRP: the new MASTER adds the VIP before the old one drops it
 PACKAGES = ["mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached"]
 HTTP_SERVICE = "keystone-public"  # the API the HTTP writer goes through (port 5000)
 

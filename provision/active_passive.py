@@ -17,6 +17,7 @@ from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
 HONOURS_LAB_SERVICES = True  # LAB_SERVICES=mysql runs the MySQL half of the chapter (the TCG smoke)
+VIP_HANDOVER_SAMPLES = 0  # Pacemaker stops a VIP before it starts it elsewhere
 NO_GROUP_FIX = "Pacemaker runs {s} as a group here: name it, e.g. `group: g_{s}`"
 
 

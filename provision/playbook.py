@@ -22,6 +22,7 @@ class Playbook(Protocol):
 
     PACKAGES: list[str]  # Debian packages whose versions go into the report
     HONOURS_LAB_SERVICES: bool  # whether LAB_SERVICES may narrow the services it runs
+    VIP_HANDOVER_SAMPLES: int  # observer samples a VIP may show on two nodes while it is handed over (VRRP: 1)
 
     def converge(self, ctx: Context) -> None: ...
     def services(self, ctx: Context) -> list[str]: ...

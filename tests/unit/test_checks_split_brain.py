@@ -105,3 +105,14 @@ def test_double_mount_fails() -> None:
 def test_two_mountpoints_on_one_node_is_not_double() -> None:
     h = mounts((1.0, {"node1": [["/dev/loop0", "/var/lib/mysql"], ["/dev/loop0", "/mnt/x"]]}))
     assert double_mounts(h).passed
+
+
+def test_a_one_sample_handover_overlap_is_reported_not_failed_only_when_allowed() -> None:
+    v = "10.0.0.10"
+    handover = holders((1.0, {v: ["lb1"]}), (1.1, {v: ["lb1", "lb2"]}), (1.2, {v: ["lb2"]}))
+    strict = vip_holders(handover)
+    assert not strict.passed  # the checker's default: any sample on two nodes fails
+    vrrp = vip_holders(handover, transient=1)
+    assert vrrp.passed and "1 handover overlap(s)" in vrrp.detail and "lb1, lb2" in vrrp.detail
+    longer = holders((1.0, {v: ["lb1", "lb2"]}), (1.1, {v: ["lb1", "lb2"]}), (1.2, {v: ["lb2"]}))
+    assert not vip_holders(longer, transient=1).passed  # two samples: a double VIP, not a handover
