@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -33,6 +33,9 @@ class Context:
     secrets: Secrets
     # Services to provision and test (LAB_SERVICES); None: every service the scenario has.
     only: tuple[str, ...] | None = None
+    # What this lab measured of itself (e.g. how long its stack took to come online): deadlines that the timers
+    # alone cannot give, on a provider ten times slower than another (TCG), scale from these.
+    measured: dict[str, float] = field(default_factory=dict)
 
     @property
     def opts(self) -> ClusterOptions:
