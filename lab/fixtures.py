@@ -95,8 +95,14 @@ def assert_checks(res: TrialResult) -> None:
 
 
 def double_vip_seen(t: Trial, vip: str) -> bool:
-    """Has the observer seen `vip` on two nodes at once since the trial's fault?"""
-    return any(len(op.value.get(vip, [])) > 1 for op in t.history().select(f="vip-holders", since=t.fault_at))
+    """Has the observer seen `vip` on two nodes at once since the trial's fault, in more successive samples than a
+    handover may take (the playbook's VIP_HANDOVER_SAMPLES), as the vip-holders check counts them?"""
+    run = 0
+    for op in t.history().select(f="vip-holders", since=t.fault_at):
+        run = run + 1 if len(op.value.get(vip, [])) > 1 else 0
+        if run > t.lab.playbook.VIP_HANDOVER_SAMPLES:
+            return True
+    return False
 
 
 def double_mount_seen(t: Trial) -> bool:
