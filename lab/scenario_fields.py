@@ -165,12 +165,12 @@ def _ip(value: Any, where: str) -> IPv4Address:
             return IPv4Address(value)
         except ValueError:
             pass
-    _fail(where, f"{_show(value)} is not an IPv4 address", "write a dotted quad such as 192.168.42.10")
+    _fail(where, f"{_show(value)} is not an IPv4 address", "write a dotted quad such as 192.0.2.10")
 
 
 def _cidr(value: Any, where: str) -> IPv4Network:
     if not isinstance(value, str) or "/" not in value:
-        _fail(where, f"{_show(value)} is not a CIDR", "write network/prefix, e.g. 192.168.42.0/24")
+        _fail(where, f"{_show(value)} is not a CIDR", "write network/prefix, e.g. 192.0.2.0/24")
     try:
         return IPv4Network(value)
     except ValueError as e:
@@ -180,7 +180,7 @@ def _cidr(value: Any, where: str) -> IPv4Network:
                 f"{value} has host bits set",
                 f"use the network address: {IPv4Network(value, strict=False)}",
             )
-        _fail(where, f"{value!r} is not an IPv4 CIDR ({e})", "write network/prefix, e.g. 192.168.42.0/24")
+        _fail(where, f"{value!r} is not an IPv4 CIDR ({e})", "write network/prefix, e.g. 192.0.2.0/24")
 
 
 def _host_on(addr: IPv4Address, net: Any, where: str) -> None:

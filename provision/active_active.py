@@ -269,7 +269,7 @@ def status(ctx: Context) -> str:
 
 
 def notes(ctx: Context) -> list[str]:
-    return ["Galera runs on the controllers' own addresses (the guide's example uses 10.0.0.4-6 beside 10.0.0.1-3)."]
+    return ["Galera runs on the controllers' own addresses (the guide gives Galera a second one)."]
 
 
 def start_service(ctx: Context, node: str, service: str) -> None:

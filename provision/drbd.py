@@ -38,7 +38,7 @@ def resource(ctx: Context, service: str, disk: str) -> str:
 
 
 def replication_network(ctx: Context) -> str:
-    """The guide replicates over 10.0.42.0/24: the scenario's network whose purpose is replication."""
+    """The guide replicates over its second ring: the scenario's network whose purpose is replication."""
     return ctx.scenario.network_for("replication")
 
 

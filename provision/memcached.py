@@ -15,7 +15,7 @@ def _nodes(scenario: Scenario) -> list[Node]:
 
 
 def _address(scenario: Scenario, node: Node) -> str:
-    # The network the API VIP lives on (the guide's 10.0.0.0/24 management network), else the node's first one.
+    # The network the API VIP lives on, else the node's first one.
     nets = [v.network for v in scenario.vips.values() if v.network in node.addresses]
     return str(node.addresses[nets[0]] if nets else next(iter(node.addresses.values())))
 

@@ -1,7 +1,7 @@
 """corosync's link state per link and per peer, from `corosync-cfgtool -s` (knet):
 
     LINK ID 0 udp
-            addr    = 192.168.42.1
+            addr    = 192.0.2.1
             status:
                     nodeid:          1:     localhost
                     nodeid:          2:     connected

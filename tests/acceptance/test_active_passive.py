@@ -171,7 +171,7 @@ def test_drbd_resyncs_after_the_crashed_node_returns(lab: Lab) -> None:
 
 @pytest.mark.smoke
 def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
-    """DRBD replicates over ring1 (10.0.42.0/24). Cut the secondary's ring1: corosync keeps the membership over
+    """DRBD replicates over the replication network. Cut the secondary's ring1: corosync keeps the membership over
     ring0, the primary's DRBD notices the dead link and goes on alone (its writes stall until it does: measured),
     and after the link returns the peer reconnects and catches up."""
     needs_drbd(lab)
