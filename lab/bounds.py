@@ -1,7 +1,7 @@
 """Bounds and floors for failover times, derived from the configuration actually loaded.
 
-Bounds are what the configured timeouts allow (a test fails beyond them); floors are what the
-timers make unavoidable (the benchmark reports measured/floor). Both in milliseconds."""
+Bounds are what the configured timeouts allow (a test fails beyond them), in milliseconds; floors, what a failover
+cannot undercut, are lab/floors.py's."""
 
 from __future__ import annotations
 
@@ -94,25 +94,3 @@ def op_exec_ms(crm_mon_ops_xml: str, node: str, resource: str, task: str) -> int
                 latest = max(ops, key=lambda o: int(o.get("call", "0")))
                 return duration_ms(latest.get("exec-time"), 0)
     return None
-
-
-def failover_floor_ms(
-    opts: ClusterOptions,
-    crm_mon_ops_xml: str,
-    members: list[str],
-    new: str,
-    *,
-    old: str | None = None,
-    membership: bool = True,
-) -> int | None:
-    """Membership change (if the fault needs one) + the measured stop times on `old` + the measured
-    start times on `new`: the least a failover can take with these timers and these agents."""
-    total = membership_ms(opts) if membership else 0
-    for m in members:
-        start = op_exec_ms(crm_mon_ops_xml, new, m, "start")
-        if start is None:
-            return None
-        total += start
-        if old is not None:
-            total += op_exec_ms(crm_mon_ops_xml, old, m, "stop") or 0
-    return total

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from lab import progress
+
 DEFAULT_NAME = "halab/debian12"
 SUITE = "bookworm"
 
@@ -567,32 +569,38 @@ def build_box(
             return hit
     if os.geteuid() != 0:
         raise BoxError("building the box needs root (mmdebstrap --mode=root, losetup, mount)")
-    ensure_binaries(BUILD_TOOLS, install=install_tools)
-    if not SYSLINUX_MBR.is_file() and install_tools:
-        ensure_binaries(["apt-get"])
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "syslinux-common"], timeout=600)
-    vagrant_keys_dir(install=install_tools)
+    with progress.step(f"box build {name}"):
+        progress.note("host build tools")
+        ensure_binaries(BUILD_TOOLS, install=install_tools)
+        if not SYSLINUX_MBR.is_file() and install_tools:
+            ensure_binaries(["apt-get"])
+            run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "syslinux-common"], timeout=600)
+        vagrant_keys_dir(install=install_tools)
 
-    work = out_dir / f".build-{digest[:12]}"
-    _remove_tree(work)  # a killed earlier build
-    work.mkdir()
-    box = out_dir / box_file_name(name)
-    t0 = time.monotonic()
-    try:
-        rootfs = work / "rootfs"
-        _mmdebstrap(rootfs, package_list(packages), mirror, log)
-        root_uuid = str(uuid.uuid4())
-        kernel, _ = _configure_rootfs(rootfs, root_uuid, log)
-        raw = work / "disk.raw"
-        log(f"disk: {size_gb} GiB raw, ext4 root {root_uuid}, extlinux ({kernel})")
-        _make_disk(rootfs, raw, size_gb, root_uuid, work)
-        _remove_tree(rootfs)
-        qcow2 = work / "box.img"
-        run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(qcow2)], timeout=1800)
-        raw.unlink()
-        _write_box(box, qcow2, size_gb)
-    finally:
-        _remove_tree(work)
+        work = out_dir / f".build-{digest[:12]}"
+        _remove_tree(work)  # a killed earlier build
+        work.mkdir()
+        box = out_dir / box_file_name(name)
+        t0 = time.monotonic()
+        try:
+            rootfs = work / "rootfs"
+            progress.note(f"mmdebstrap: {len(package_list(packages))} packages")
+            _mmdebstrap(rootfs, package_list(packages), mirror, log)
+            root_uuid = str(uuid.uuid4())
+            progress.note("guest configuration")
+            kernel, _ = _configure_rootfs(rootfs, root_uuid, log)
+            raw = work / "disk.raw"
+            log(f"disk: {size_gb} GiB raw, ext4 root {root_uuid}, extlinux ({kernel})")
+            progress.note(f"disk: {size_gb} GiB ext4 + extlinux")
+            _make_disk(rootfs, raw, size_gb, root_uuid, work)
+            _remove_tree(rootfs)
+            qcow2 = work / "box.img"
+            progress.note("qcow2 and the box archive")
+            run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(qcow2)], timeout=1800)
+            raw.unlink()
+            _write_box(box, qcow2, size_gb)
+        finally:
+            _remove_tree(work)
     seconds = round(time.monotonic() - t0, 1)
     write_stamp(out_dir, name, digest, packages, build_seconds=seconds, size_bytes=box.stat().st_size)
     log(f"box {name}: built {box} ({box.stat().st_size / 2**20:.0f} MiB) in {seconds} s")
@@ -601,4 +609,5 @@ def build_box(
 
 def add_box(path: Path, name: str = DEFAULT_NAME) -> None:
     """Register the box with Vagrant (replacing a box of the same name)."""
-    run(["vagrant", "box", "add", "--force", "--name", name, str(path)], timeout=1800)
+    with progress.step(f"vagrant box add {name}"):
+        run(["vagrant", "box", "add", "--force", "--name", name, str(path)], timeout=1800)

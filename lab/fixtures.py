@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.providers import ProviderError, Unsupported
+from lab.report import Event
 from lab.scenario import Scenario, ScenarioError, load_scenario
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
@@ -92,6 +93,15 @@ def assert_checks(res: TrialResult) -> None:
     """Every check of the trial passed; the message lists those that did not."""
     bad = [c for c in res.checks if not c.passed]
     assert not bad, "\n".join(f"{c.name}: {c.detail}" for c in bad)
+
+
+def assert_floor_holds(ev: Event) -> None:
+    """The event has a floor (lab/floors.py) and the measured downtime is not below it: a failover faster than
+    the timers allow means the clients' history missed part of the outage."""
+    assert ev.floor_ms is not None, f"{ev.fault} of {ev.target}: no floor for {ev.service}"
+    assert ev.downtime_ms is not None and ev.floor_ms <= ev.downtime_ms, (
+        f"{ev.service}: downtime {ev.downtime_ms} ms is below its floor {ev.floor_ms} ms"
+    )
 
 
 def double_vip_seen(t: Trial, vip: str) -> bool:

@@ -36,7 +36,7 @@ class PacemakerView:
         for n in nodes or self.lab.cluster_nodes:
             if self.lab.provider.is_running(n):
                 lines += self.lab.provider.run(
-                    n, "cat /var/log/pacemaker/pacemaker.log", timeout=30
+                    n, f"cat {pacemaker.LOG}", timeout=30
                 ).stdout.splitlines()
         return lines
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab import registry
+from lab import progress, registry
 from lab.pacemaker_view import PacemakerView
 from lab.providers import ProviderError, choose, make_provider
 from lab.report import Report
@@ -85,16 +85,18 @@ class Lab:
     def up(self) -> None:
         from lab import handrun
 
-        with self.timed("up"):
+        with self.timed("up"), progress.step(f"up {self.scenario.name} ({self.provider_name})"):
             handrun.forget(self)  # `up` rebuilds a lab that exists: its recording and fault ledger go with it
             self.provider.up()
         registry.record(self.scenario, self.provider_name, self.profile, fresh=True)
 
     def provision(self) -> None:
-        with self.timed("provision"):
-            self.playbook.converge(self.ctx)
-        self.report.memory_kib = self.memory()
-        self.report.versions = self.versions()
+        with progress.step(f"provision {self.scenario.name} ({self.profile})"):
+            with self.timed("provision"):
+                self.playbook.converge(self.ctx)
+            progress.note("versions and memory")  # dpkg-query and a /proc walk on every node: seconds under TCG
+            self.report.memory_kib = self.memory()
+            self.report.versions = self.versions()
         self.report.notes += self.playbook.notes(self.ctx)
         self.report.notes += self.provider.notes() if hasattr(self.provider, "notes") else []
         registry.record(self.scenario, self.provider_name, self.profile, provisioned=True)
@@ -102,7 +104,7 @@ class Lab:
     def down(self) -> None:
         from lab import handrun
 
-        with self.timed("down"):
+        with self.timed("down"), progress.step(f"down {self.scenario.name} ({self.provider_name})"):
             handrun.forget(self)  # a recorder of this lab stops first: its workload talks to the nodes
             self.provider.down()
         registry.forget(self.scenario.name, self.provider_name)

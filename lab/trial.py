@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lab import progress
 from lab.checks.availability import Outage, downtime_check, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 # The whole trial's history, merged, written next to the per-client files when the trial finishes.
 MERGED = "history.jsonl"
+# The parts of every floor the trial computed (lab/floors.py), with what its downtime was measured from.
+FLOORS = "floors.json"
 # The ops whose acknowledgement means "the service worked" (probes are judged apart).
 WORK_FS = ("write", "publish")
 # Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
@@ -93,11 +96,20 @@ class Trial:
 
     def __exit__(self, exc_type: type[BaseException] | None = None, *exc: object) -> None:
         self.lab.report.timings_s[f"trial:{self.name}"] = round(time.monotonic() - getattr(self, "t0", 0.0), 2)
-        self._stop_workload()
-        if self.observer._thread.is_alive():
-            self.observer.stop()
-        if exc_type is not None:
-            self._undo_faults()
+        step: progress.Step | None = getattr(self, "_step", None)
+        try:
+            if self.proc and self.proc.poll() is None:  # finish() stops it; a failed test did not get there
+                progress.note("stopping the workload")
+            self._stop_workload()
+            if self.observer._thread.is_alive():
+                self.observer.stop()
+            if exc_type is not None:
+                if self.applied:
+                    progress.note(f"undoing {len(self.applied)} applied faults")
+                self._undo_faults()
+        finally:
+            if step is not None:  # ended here even when the teardown fails: a spinner left running redraws forever
+                step.end(exc_type)  # once: a second end does nothing
 
     def _undo_faults(self) -> None:
         """A test that failed half-way must not leave its fault for the next test: heal what is still applied,
@@ -111,28 +123,37 @@ class Trial:
 
     def start(self) -> None:
         self.t0 = time.monotonic()
-        self.groups_before = self.lab.settle()
-        self.observer.start()
-        self.proc = proc = self.lab.provider.spawn(
-            self.lab.client,
-            [sys.executable, "-m", "lab.workload.runner", str(self.cfg_path)],
-            log=self.dir / "workload.log",
-        )
-        until(
-            lambda: (self.dir / "started").exists() or proc.poll() is not None,
-            timeout=RUNNER_START_S,
-            what="the workload runner to start",
-            seen=lambda: (self.dir / "workload.log").read_text()[-500:],
-        )
-        self._runner_alive()
-        # Baseline: every service answers before the fault, or the measurement would mean nothing.
-        for svc in self.lab.playbook.services(self.lab.ctx):
-            until(
-                lambda s=svc: self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS),
-                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
-                what=f"a first acknowledged {svc} op before the fault",
-                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+        step = progress.begin(f"trial {self.name}")
+        self._step = step  # __exit__ ends it
+        try:
+            progress.note("settling")
+            self.groups_before = self.lab.settle()
+            progress.note(f"workload on {self.lab.client}: a first acknowledged op per service")
+            self.observer.start()
+            self.proc = proc = self.lab.provider.spawn(
+                self.lab.client,
+                [sys.executable, "-m", "lab.workload.runner", str(self.cfg_path)],
+                log=self.dir / "workload.log",
             )
+            until(
+                lambda: (self.dir / "started").exists() or proc.poll() is not None,
+                timeout=RUNNER_START_S,
+                what="the workload runner to start",
+                seen=lambda: (self.dir / "workload.log").read_text()[-500:],
+            )
+            self._runner_alive()
+            # Baseline: every service answers before the fault, or the measurement would mean nothing.
+            for svc in self.lab.playbook.services(self.lab.ctx):
+                until(
+                    lambda s=svc: self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS),
+                    timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
+                    what=f"a first acknowledged {svc} op before the fault",
+                    seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+                )
+        except BaseException as exc:  # __enter__ then calls __exit__() without the exception: the step says failed
+            step.fail(exc)
+            raise
+        progress.note("under load: the faults and their recovery")
 
     def _runner_alive(self) -> bool:
         """Raise at once if the workload runner died: every later wait would sit out its whole deadline."""
@@ -272,6 +293,7 @@ class Trial:
         bounds_ms = bounds_ms or {}
         outages: dict[str, Outage] = {}
         events: list[Event] = []
+        floors: list[dict[str, Any]] = []
         prefix = f"{self.name}: "
         checks: list[Check] = []
         since = self.fault_at or h.ops[0].time
@@ -307,7 +329,10 @@ class Trial:
                     ev.vip_to = list(after[-1]) if after else None
                 # a floor is the first fault's (the trial's placement before and after); later ones have none yet
                 if i == 0:
-                    ev.floor_ms = pb.floor_ms(ctx, svc, self.groups_before, placed, membership_change, self.faults)
+                    fl = pb.floor(ctx, svc, self.groups_before, placed, membership_change, self.faults, h)
+                    if fl is not None:
+                        ev.floor_ms = fl.total_ms
+                        floors.append({**fl.to_dict(), "since": since, "max_gap_s": resolution_s, "fs": WORK_FS})
                 events.append(ev)
             if svc in bounds_ms:
                 c = downtime_check(o, bounds_ms[svc])
@@ -342,4 +367,6 @@ class Trial:
         self.lab.report.events += events
         self.lab.report.checks += checks
         h.dump(self.dir / MERGED)
+        if floors:  # how each floor was made, so a test can check it against the history (tests/unit/test_floors.py)
+            (self.dir / FLOORS).write_text(json.dumps(floors, indent=1) + "\n")
         return TrialResult(h, outages, checks, events, self.fault_at, placed)

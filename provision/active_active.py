@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from lab import progress
 from lab.checks.base import Check
+from lab.floors import Floor
+from lab.history import History
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import api, galera, haproxy, keepalived, memcached, rabbitmq_cluster
@@ -57,20 +60,25 @@ def _configure_and_start(ctx: Context, role: _Role, nodes: list[str]) -> None:
 
 
 def converge(ctx: Context) -> None:
+    # the role boundaries below are what `halab provision` shows as it goes (lab/progress.py)
     controllers = role_nodes(ctx, "galera")
     # Galera and RabbitMQ bootstrap independently; overlapping them halves the wait.
+    progress.note(f"galera + rabbitmq cluster on {', '.join(controllers)}")
     with ThreadPoolExecutor(max_workers=2) as pool:
         db = pool.submit(galera.bootstrap, ctx)
         mq = pool.submit(rabbitmq_cluster.converge, ctx)
         db.result()
         mq.result()
+    progress.note("clustercheck, memcached, API stand-ins")
     ctx.provider.run(controllers[0], "mysql --protocol=socket -uroot", input=api.TABLE_SQL.encode(), check=True)
     _parallel(lambda n: galera.start_clustercheck(ctx, n), controllers)
     _parallel(lambda n: memcached.start(ctx, n), role_nodes(ctx, "memcached"))
     _configure_and_start(ctx, api, role_nodes(ctx, "api"))
     # haproxy before keepalived: chk_haproxy would otherwise fault the instance at once
+    progress.note(f"haproxy + keepalived on {', '.join(role_nodes(ctx, 'haproxy'))}")
     _configure_and_start(ctx, haproxy, role_nodes(ctx, "haproxy"))
     _configure_and_start(ctx, keepalived, role_nodes(ctx, "keepalived"))
+    progress.note("settling: the VIP, Galera synced, the RabbitMQ cluster")
     settle(ctx)
 
 
@@ -228,24 +236,27 @@ def restart_nodes(ctx: Context, nodes: list[str]) -> str:
     return "; ".join(done)
 
 
-def floor_ms(
+def floor(
     ctx: Context,
     service: str,
     before: dict[str, str],
     after: dict[str, str],
     membership_change: bool,
     faults: list[tuple[str, str, float]],
-) -> int | None:
-    """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms)."""
+    history: History,
+) -> Floor | None:
+    """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms): timers only."""
     if service not in ("api", "galera") or before.get("vip") == after.get("vip") or not faults:
         return None
     timers = keepalived.vrrp_bounds_ms(ctx.opts)
     fault = faults[0][0]
     if fault == "stop_service:keepalived":  # a goodbye advert: the BACKUP waits only the skew
-        return int(timers["released_ms"])
-    if fault == "kill_service:haproxy":  # chk_haproxy notices first, then VRRP moves the VIP
-        return int(timers["chk_haproxy_floor_ms"])
-    return int(timers["silent_floor_ms"])  # crash, freeze, kill -9 keepalived: nothing said
+        key, how = "released_ms", "keepalived's skew after a priority-0 advert"
+    elif fault == "kill_service:haproxy":  # chk_haproxy notices first, then VRRP moves the VIP
+        key, how = "chk_haproxy_floor_ms", "chk_haproxy's interval x (fall - 1) + the skew"
+    else:  # crash, freeze, kill -9 keepalived: nothing said
+        key, how = "silent_floor_ms", "master_down_interval - one advert interval"
+    return Floor(service, 0, {f"vrrp:{key}": int(timers[key])}, method=how)
 
 
 def audits(ctx: Context) -> list[Check]:

@@ -6,9 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
-from lab import bounds
+from lab import bounds, floors, progress
 from lab.checks.base import Check
 from lab.checks.placement import group_nodes, placement, resource_nodes
+from lab.floors import Floor
+from lab.history import History
 from lab.scenario import ScenarioError
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
@@ -49,15 +51,20 @@ def devices(ctx: Context) -> dict[str, str]:
 
 
 def converge(ctx: Context) -> None:
+    # the role boundaries below are what `halab provision` shows as it goes (lab/progress.py)
     nodes = ctx.cluster_nodes
     first = nodes[0]
+    on = ", ".join(nodes)
+    progress.note(f"{' + '.join(services(ctx))} configuration on {on}")
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda n: _configure_node(ctx, n), nodes))
+    progress.note(f"DRBD resources on {on}" if ctx.drbd else "shared disks")
     devs = devices(ctx)
     for s, dev in devs.items():
         SERVICES[s].prepare_disk(ctx, first, dev)
     if ctx.drbd:
         drbd.release(ctx, services(ctx))
+    progress.note(f"corosync + pacemaker on {on}")
     for n in nodes:
         pacemaker.start_stack(ctx, n)
     pacemaker.wait_online(ctx, first, nodes)
@@ -69,8 +76,10 @@ def converge(ctx: Context) -> None:
     if ctx.opts.ping_check:
         crm.append(pacemaker.connectivity(ctx, list(groups(ctx).values())))
     crm += [SERVICES[s].crm(ctx, dev) for s, dev in devs.items()]
+    progress.note(f"crm configure, then {', '.join(groups(ctx).values())} starting")
     pacemaker.configure(ctx, first, "\n".join(crm))
     placed = wait_settled(ctx, first)
+    progress.note("client accounts")
     for s, group in groups(ctx).items():
         SERVICES[s].create_client_account(ctx, placed[group])
 
@@ -195,28 +204,61 @@ def restart_nodes(ctx: Context, nodes: list[str]) -> str:
     return f"corosync and pacemaker started on {', '.join(nodes)}"
 
 
-def floor_ms(
+def floor(
     ctx: Context,
     service: str,
     before: dict[str, str],
     after: dict[str, str],
     membership_change: bool,
     faults: list[tuple[str, str, float]],
-) -> int | None:
-    """Membership change (when the fault needs one) + the op times Pacemaker measured for the group."""
+    history: History,
+) -> Floor | None:
+    """The least this group's move could take (lab/floors.py): membership change when the fault needs one, the
+    measured ops of the members before the service, and the service's start request until its first answer."""
     group = groups(ctx)[service]
     old, new = before.get(group), after.get(group)
     ops_xml = ctx.ask("crm_mon -1 -o --output-as=xml")
     cib = ctx.ask("cibadmin -Q --scope resources")
-    if not (ops_xml and cib and old and new and old != new):
+    if not (ops_xml and cib and old and new and old != new and faults):
         return None
-    return bounds.failover_floor_ms(
-        ctx.opts,
-        ops_xml,
-        bounds.group_members(cib, group),
-        new,
-        membership=membership_change,
-        old=None if membership_change else old,
+    members = bounds.group_members(cib, group)
+    links = floors.chain(ops_xml, members, new, None if membership_change else old)
+    if links is None:
+        return None
+    membership = bounds.membership_ms(ctx.opts) if membership_change else 0
+    method = "corosync token + consensus, " if membership_change else ""
+    method += "exec-time of each member before the service (crm_mon -o)"
+    if not ctx.provider.shared_clock:  # the nodes' logs and the client's history are on different clocks
+        return Floor(
+            service,
+            membership,
+            links,
+            method=method + f"; {members[-1]}'s own stop and start not counted "
+            "(the nodes do not share the client's clock)",
+        )
+    service_member, since = members[-1], faults[0][2]
+    log = ctx.provider.run(
+        new, f"grep -F '{floors.REQUEST.format(resource=service_member, node=new)}' {pacemaker.LOG}", timeout=15
+    ).stdout.splitlines()
+    answer = floors.answer_ms(history, service, floors.start_requests(log, service_member, new, since=since))
+    if answer is not None:
+        method += f", {service_member}'s start request (pacemaker.log) until the clients' first answer (history)"
+    stop = None
+    if not membership_change:
+        needle = floors.STOPPED.format(resource=service_member, node=old)
+        log = ctx.provider.run(old, f"grep -F '{needle}' {pacemaker.LOG}", timeout=15).stdout.splitlines()
+        stop = floors.stop_ms(history, service, floors.logged(log, needle, since=since))
+        if stop is not None:
+            method += f", the clients' last answer until {service_member}'s stop completed on {old} (pacemaker.log)"
+    return Floor(
+        service,
+        membership,
+        links,
+        answer_ms=answer[1] if answer else 0,
+        requested_at=answer[0] if answer else None,
+        method=method,
+        stop_ms=stop[1] if stop else 0,
+        stopped_at=stop[0] if stop else None,
     )
 
 

@@ -12,6 +12,7 @@ from provision.context import Context, render
 
 CRM_FILE = "/var/lib/pacemaker/halab.crm"
 CIB = "/var/lib/pacemaker/cib/cib.xml"
+LOG = "/var/log/pacemaker/pacemaker.log"  # Debian pacemaker's default PCMK_logfile
 
 
 def dc_deadtime_ms(ctx: Context) -> int:

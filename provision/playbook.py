@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from lab.checks.base import Check
+from lab.floors import Floor
+from lab.history import History
 from lab.scenario import Scenario
 from lab.workload.config import WorkloadConfig
 from provision.context import Context
@@ -36,7 +38,7 @@ class Playbook(Protocol):
     def restart_node(self, ctx: Context, node: str) -> None: ...
     def restart_nodes(self, ctx: Context, nodes: list[str]) -> str: ...
     def start_service(self, ctx: Context, node: str, service: str) -> None: ...
-    def floor_ms(
+    def floor(
         self,
         ctx: Context,
         service: str,
@@ -44,7 +46,8 @@ class Playbook(Protocol):
         after: dict[str, str],
         membership_change: bool,
         faults: list[tuple[str, str, float]],
-    ) -> int | None: ...
+        history: History,
+    ) -> Floor | None: ...
     def audits(self, ctx: Context) -> list[Check]: ...
     def status(self, ctx: Context) -> str: ...
     def notes(self, ctx: Context) -> list[str]: ...

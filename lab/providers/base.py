@@ -50,6 +50,9 @@ class Provider(Protocol):
     state_dir: Path
     # How often the observer samples every node's addresses and mounts (what one look costs decides it).
     observe_period_s: float
+    # Whether every node's clock is the harness's and the client's (one kernel): only then may a time in a node's
+    # log be compared with one in the client's history.
+    shared_clock: bool
 
     # lifecycle
     def up(self) -> None: ...

@@ -31,6 +31,7 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 
+from lab import progress
 from lab.providers import fence_host, libvirtd
 from lab.providers.base import ProviderError
 from lab.providers.common import default_state_root, sh, signal_pid
@@ -59,6 +60,7 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
     # A look is one SSH round trip into the guest: milliseconds on KVM, 0.3-2 s under TCG (measured here: two nodes
     # looked at one after the other gave 35 samples in 79.5 s). The observer's gap limit is 30 periods.
     observe_period_s = 0.5
+    shared_clock = False  # each VM keeps its own
 
     def preflight(self) -> None:
         libvirtd.preflight()
@@ -99,26 +101,34 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
         return bool(self._state.get("vms"))
 
     def up(self) -> None:
+        progress.note("preflight: vagrant, its libvirt plugin, the box")  # each `vagrant` call starts Ruby: seconds
         self.preflight()
         if self._state.get("daemons") or self._state.get("vms") or self._state.get("clients"):
             self.down()  # a previous run of this lab left something: start clean
         self._state = self._fresh_state()
         shutil.rmtree(self.state_dir / "vagrant", ignore_errors=True)
         try:
+            progress.note("libvirt daemons")
             self._state["daemons"] = libvirtd.ensure(f"{self.prefix}-virt").to_state()
             self._vagrant = None  # its wrapper enters the daemons' namespace, which may have just changed
             self._state["vms"] = True
             self._save_state()  # before `vagrant up`: a kill during it must still destroy what it made
             v = self.vagrant()
             t0 = time.monotonic()
+            # minutes of one subprocess (under TCG): the spinner shows the last line of its log as it goes
+            log = self.state_dir / "vagrant.log"
+            progress.note(f"vagrant up: {len(self.vm_nodes)} VMs", detail=progress.log_tail(log))
             try:
                 v.up(provider="libvirt")
             except subprocess.CalledProcessError as exc:
                 tail = (self.state_dir / "vagrant.log").read_text()[-3000:]
                 raise ProviderError(f"`vagrant up` failed ({exc.returncode}); the end of its log:\n{tail}") from exc
             self._state["up_s"] = round(time.monotonic() - t0, 1)
+            progress.note(f"preparing {', '.join(self.vm_nodes)}")
             for node in self.vm_nodes:
                 self._prepare(node)
+            if self.client_nodes:
+                progress.note(f"client namespaces {', '.join(self.client_nodes)}")
             for node in self.client_nodes:
                 self._make_client(node)
             self._save_state()
@@ -177,12 +187,17 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
                 self._state["daemons"] = daemons.to_state()
                 self._save_state()
         if self._state.get("vms") and libvirtd.answers():
+            progress.note(
+                f"vagrant destroy: {len(self.vm_nodes)} VMs", detail=progress.log_tail(self.state_dir / "vagrant.log")
+            )
             try:
                 self.vagrant().destroy()
             except Exception as exc:  # vagrant's error is in its log; the sweep below still removes what it left
                 problems.append(f"vagrant destroy: {exc}")
             problems += self._sweep()
         if daemons:
+            if daemons.contained:
+                progress.note("stopping the lab's libvirt daemons")
             problems += libvirtd.stop(daemons)
         if problems:
             raise ProviderError(

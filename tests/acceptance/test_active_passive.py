@@ -17,7 +17,7 @@ from lab.checks.links import not_connected
 from lab.checks.ordering import group_order, parse
 from lab.checks.placement import group_nodes, online_nodes
 from lab.faults import make
-from lab.fixtures import assert_checks, double_mount_seen, double_vip_seen, make_lab
+from lab.fixtures import assert_checks, assert_floor_holds, double_mount_seen, double_vip_seen, make_lab
 from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
 from provision import drbd
@@ -148,6 +148,7 @@ def test_crash_of_active_node_moves_its_groups_to_the_peer(lab: Lab) -> None:
         if lab.scenario.services[ev.service].group in moved:
             assert ev.vip_to == [survivor], f"{ev.vip} should have moved to {survivor}, holders: {ev.vip_to}"
             assert ev.downtime_ms > 0, f"{ev.service} moved but the clients saw no gap: the probe is blind"
+            assert_floor_holds(ev)
     assert_checks(res)
 
 
@@ -245,6 +246,7 @@ def test_standby_migrates_in_configured_order(lab: Lab) -> None:
     )
     lab.report.checks.append(order)
     assert order.passed, order.detail
+    assert_floor_holds(next(e for e in res.events if e.service == "mysql"))
     assert_checks(res)
 
 

@@ -5,7 +5,6 @@ import pytest
 from lab.bounds import (
     duration_ms,
     failover_bound_ms,
-    failover_floor_ms,
     group_members,
     monitor_recovery_bound_ms,
     op_exec_ms,
@@ -59,11 +58,3 @@ OPS = (Path(__file__).parent / "data" / "crm_mon_ops.xml").read_text()  # real c
 def test_op_exec_ms_reads_the_latest_start() -> None:
     assert op_exec_ms(OPS, "node1", "p_ip_mysql", "start") == 185
     assert op_exec_ms(OPS, "node2", "p_ip_mysql", "start") is None
-
-
-def test_floor_adds_membership_and_measured_starts() -> None:
-    members = ["p_ip_mysql", "p_fs_mysql", "p_mysql"]
-    starts = sum(op_exec_ms(OPS, "node1", m, "start") or 0 for m in members)
-    assert failover_floor_ms(OPTS, OPS, members, "node1") == 2200 + starts
-    assert failover_floor_ms(OPTS, OPS, members, "node1", membership=False) == starts
-    assert failover_floor_ms(OPTS, OPS, members, "node2") is None  # never started there: no floor

@@ -1,0 +1,78 @@
+"""Two runs side by side (`halab replay`): verdicts, each event's downtime and floor, and every check whose outcome
+changed. Pure functions over two report.json contents (lab/report.py Report.to_dict)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def _keyed(events: list[Event]) -> dict[tuple[str, str, str, int], Event]:
+    """Events keyed by (fault, target, service, n-th such): the same schedule replayed gives the same keys."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    out: dict[tuple[str, str, str, int], Event] = {}
+    for e in events:
+        k = (str(e.get("fault")), str(e.get("target")), str(e.get("service") or "-"))
+        out[(*k, seen[k])] = e
+        seen[k] += 1
+    return out
+
+
+def _ms(v: Any) -> str:
+    return "never" if v is None else str(v)
+
+
+def _checks(report: dict[str, Any]) -> dict[str, bool]:
+    return {c["name"]: bool(c["passed"]) for c in report.get("checks", [])}
+
+
+def changed_checks(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(check, outcome in a, outcome in b) for every check that passed in one run and not in the other, or ran in
+    only one of them."""
+    ca, cb = _checks(a), _checks(b)
+    word = {True: "pass", False: "FAIL", None: "absent"}
+    return [
+        (name, word[ca.get(name)], word[cb.get(name)])
+        for name in sorted(set(ca) | set(cb))
+        if ca.get(name) != cb.get(name)
+    ]
+
+
+def side_by_side(a: dict[str, Any], b: dict[str, Any], *, labels: tuple[str, str] = ("original", "replay")) -> str:
+    """The comparison as text: a header per run, the events table with both runs' downtime and floor, the changed
+    checks (or a line saying none changed)."""
+    la, lb = labels
+    lines = [
+        f"{la}: {a.get('scenario')} [{a.get('provider')}, profile {a.get('profile')}] "
+        f"started {a.get('started_at')}: verdict {a.get('verdict')}",
+        f"{lb}: {b.get('scenario')} [{b.get('provider')}, profile {b.get('profile')}] "
+        f"started {b.get('started_at')}: verdict {b.get('verdict')}",
+        "",
+    ]
+    row = "{:<22} {:<11} {:<10} {:>13} {:>13} {:>13} {:>13}"
+    heads = [f"{la[:4]} down", f"{la[:4]} floor", f"{lb[:4]} down", f"{lb[:4]} floor"]
+    lines.append(row.format("fault", "target", "service", *heads))
+    ea, eb = _keyed(a.get("events", [])), _keyed(b.get("events", []))
+    for key in list(ea) + [k for k in eb if k not in ea]:
+        x, y = ea.get(key, {}), eb.get(key, {})
+        lines.append(
+            row.format(
+                key[0][:22],
+                key[1][:11],
+                key[2][:10],
+                _ms(x.get("downtime_ms")) if x else "-",
+                _ms(x.get("floor_ms")) if x.get("floor_ms") is not None else "-",
+                _ms(y.get("downtime_ms")) if y else "-",
+                _ms(y.get("floor_ms")) if y.get("floor_ms") is not None else "-",
+            )
+        )
+    lines.append("")
+    changed = changed_checks(a, b)
+    if changed:
+        lines.append(f"checks whose outcome changed ({len(changed)}):")
+        lines += [f"  {x:<6} -> {y:<6} {name}" for name, x, y in changed]
+    else:
+        lines.append(f"no check changed its outcome ({len(_checks(a))} in {la}, {len(_checks(b))} in {lb})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,104 @@
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.checks.availability import outage
+from lab.floors import Floor, answer_ms, chain, first_answer, last_answer, log_time, start_requests, stop_ms
+from lab.history import History, Op
+
+pytestmark = pytest.mark.unit
+
+DATA = Path(__file__).parent / "data"
+OPS = (DATA / "crm_mon_ops.xml").read_text()  # real crm_mon -1 -o output
+MEMBERS = ["p_ip_mysql", "p_fs_mysql", "p_mysql"]
+
+
+def test_chain_counts_every_member_before_the_service_not_the_service() -> None:
+    links = chain(OPS, MEMBERS, "node1", None)
+    assert links is not None and set(links) == {"node1:p_ip_mysql:start", "node1:p_fs_mysql:start"}
+    assert links["node1:p_ip_mysql:start"] == 185
+
+
+def test_chain_is_unknown_where_the_new_node_never_started_the_members() -> None:
+    assert chain(OPS, MEMBERS, "node2", None) is None
+
+
+def test_an_orderly_move_adds_the_old_nodes_stops_it_recorded() -> None:
+    links = chain(OPS, MEMBERS, "node1", "node2")  # node2 recorded no stops here: they add nothing
+    assert links == chain(OPS, MEMBERS, "node1", None)
+
+
+def _line(epoch: float, text: str) -> str:
+    stamp = time.strftime("%b %d %H:%M:%S", time.localtime(epoch)) + f".{round(epoch % 1 * 1000):03d}"
+    return f"{stamp} node2 pacemaker-controld  [76] (do_lrm_rsc_op) \tnotice: {text} | op_key=x"
+
+
+def test_pacemaker_log_times_keep_their_milliseconds() -> None:
+    t = 1796125394.383
+    assert log_time(_line(t, "x"), 2026) == pytest.approx(t, abs=0.0005)
+    assert log_time("not a log line", 2026) is None
+
+
+def test_start_requests_of_one_resource_on_one_node_since_the_fault() -> None:
+    t = 1796125394.0
+    lines = [
+        _line(t - 60, "Requesting local execution of start operation for p_mysql on node2"),  # an earlier trial
+        _line(t + 3.2, "Requesting local execution of start operation for p_mysql on node2"),
+        _line(t + 3.3, "Requesting local execution of start operation for p_mysql on node1"),
+        _line(t + 3.4, "Requesting local execution of start operation for p_mysql_x on node2"),
+    ]
+    assert start_requests(lines, "p_mysql", "node2", since=t) == [pytest.approx(t + 3.2, abs=0.001)]
+
+
+def _ok(t: float, f: str = "write", service: str = "mysql") -> Op:
+    return Op(t, f"{service}-writer", "ok", f, service=service)
+
+
+def test_the_answer_is_the_first_ack_after_the_last_request_before_it() -> None:
+    h = History([_ok(99.0), Op(101.0, "w", "fail", "write", service="mysql"), _ok(103.25, "connect"), _ok(104.0)])
+    assert first_answer(h, "mysql", 100.0) == 103.25
+    assert answer_ms(h, "mysql", [100.0, 102.0]) == (102.0, 1250)  # a retried start counts from the retry
+    assert answer_ms(h, "mysql", []) is None
+    assert answer_ms(History([_ok(99.0)]), "mysql", [100.0]) is None  # never answered: no floor
+    assert first_answer(h, "rabbitmq", 100.0) is None
+
+
+def test_an_orderly_stop_counts_from_the_clients_last_answer_to_its_result() -> None:
+    h = History([_ok(99.0), _ok(100.5, "connect"), Op(100.7, "w", "fail", "write", service="mysql"), _ok(104.0)])
+    assert last_answer(h, "mysql", 101.9) == 100.5
+    assert stop_ms(h, "mysql", [101.9, 130.0]) == (101.9, 1400)
+    assert stop_ms(h, "mysql", []) is None
+    assert stop_ms(h, "mysql", [98.0]) is None  # no answer before it: nothing measured
+
+
+def test_floor_total_and_round_trip() -> None:
+    chain_ms = {"node2:p_ip_mysql:start": 120, "node2:p_fs_mysql:start": 90}
+    f = Floor("mysql", 2200, chain_ms, answer_ms=410, requested_at=5.0, stop_ms=300, stopped_at=1.0, method="how")
+    assert f.total_ms == 3120
+    assert Floor.from_dict(json.loads(json.dumps(f.to_dict()))) == f
+
+
+# Floors and histories of a whole active/passive suite run on netns (tests/unit/data/floors/<trial>/), as the trials
+# wrote them: every floor must be at or below the downtime measured from the same history.
+RECORDED = sorted((DATA / "floors").glob("*/floors.json"))
+
+
+def test_a_recorded_suite_run_is_there() -> None:
+    assert RECORDED, "tests/unit/data/floors/ holds no recorded trial"
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.parent.name)
+def test_every_recorded_floor_is_at_or_below_its_downtime(path: Path) -> None:
+    h = History.load(path.parent / "history.jsonl")
+    for d in json.loads(path.read_text()):
+        fl = Floor.from_dict({k: v for k, v in d.items() if k not in ("since", "max_gap_s", "fs")})
+        down = outage(h, fl.service, since=d["since"], fs=tuple(d["fs"]), max_gap_s=d["max_gap_s"]).downtime_ms
+        assert down is not None, f"{path.parent.name}: {fl.service} never recovered"
+        # the parts taken from the history are measured again here, not trusted
+        if fl.requested_at is not None:
+            assert answer_ms(h, fl.service, [fl.requested_at]) == (fl.requested_at, fl.answer_ms)
+        if fl.stopped_at is not None:
+            assert stop_ms(h, fl.service, [fl.stopped_at]) == (fl.stopped_at, fl.stop_ms)
+        assert fl.total_ms <= down, f"{path.parent.name}: {fl.service} floor {fl.to_dict()} > downtime {down} ms"
