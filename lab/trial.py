@@ -298,10 +298,10 @@ class Trial:
         checks: list[Check] = []
         since = self.fault_at or h.ops[0].time
         pb, ctx = self.lab.playbook, self.lab.ctx
-        resolution_s = self.resolution_ms / 1000
+        resolution_s, stall_s = self.resolution_ms / 1000, self.cfg.stall_s
         for svc in pb.services(ctx):
             # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
-            o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s)
+            o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s, stall_s=stall_s)
             outages[svc] = o
             probe = outage(h, svc, since=since, fs=("connect",))
             for i, (label, target, at, nxt) in enumerate(self._windows(since, h.ops[-1].time)):
@@ -310,7 +310,9 @@ class Trial:
                 o_i = (
                     o
                     if within is None
-                    else outage(h, svc, since=at, fs=WORK_FS, max_gap_s=resolution_s, onset_within=within)
+                    else outage(
+                        h, svc, since=at, fs=WORK_FS, max_gap_s=resolution_s, onset_within=within, stall_s=stall_s
+                    )
                 )
                 if i and o_i.downtime_ms == 0:
                     continue  # this fault cost this service nothing
@@ -332,7 +334,8 @@ class Trial:
                     fl = pb.floor(ctx, svc, self.groups_before, placed, membership_change, self.faults, h)
                     if fl is not None:
                         ev.floor_ms = fl.total_ms
-                        floors.append({**fl.to_dict(), "since": since, "max_gap_s": resolution_s, "fs": WORK_FS})
+                        how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
+                        floors.append({**fl.to_dict(), **how})
                 events.append(ev)
             if svc in bounds_ms:
                 c = downtime_check(o, bounds_ms[svc])

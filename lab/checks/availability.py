@@ -53,6 +53,18 @@ def _severity(o: Outage) -> tuple[float, int]:
     return (math.inf if o.downtime_ms is None else o.downtime_ms, o.failed_ops + o.indeterminate_ops)
 
 
+def _invoke_times(ops: list[Op]) -> dict[int, float]:
+    """id(completion) -> when its process invoked it (a client has one op in flight at a time)."""
+    pending: dict[str, float] = {}
+    out: dict[int, float] = {}
+    for o in ops:
+        if o.type == INVOKE:
+            pending[o.process] = o.time
+        elif o.process in pending:
+            out[id(o)] = pending.pop(o.process)
+    return out
+
+
 def _hung(ops: list[Op], after: float | None) -> bool:
     """True when some client's last op is an invoke later than `after` (a request that never came back)."""
     last: dict[str, Op] = {}
@@ -69,6 +81,7 @@ def outage(
     fs: Iterable[str] = ("write", "publish", "connect"),
     max_gap_s: float | None = None,
     onset_within: tuple[float, float | None] | None = None,
+    stall_s: float | None = None,
 ) -> Outage:
     """The longest outage of `service` whose failures (or gap) fall at or after `since`.
 
@@ -78,7 +91,9 @@ def outage(
     the last op recorded) more than `max_gap_s` after the last ack: a frozen server hangs requests
     rather than failing them. An outage that never ended wins; otherwise the longest downtime.
     With `onset_within=(a, b)`, only outages whose onset lies in [a, b) count: the outages one fault of several
-    caused (a is its time, b the next fault's).
+    caused (a is its time, b the next fault's). With `stall_s`, an acknowledged op that took longer than `stall_s`
+    (its completion minus its invoke) is an outage too, from the ack before it to its own: a VIP missing for half a
+    second costs a SYN that TCP retransmits a second later, and the op succeeds late instead of failing.
     """
     fset = set(fs)
     ops = sorted(history.select(f=fset, service=service, until=until), key=lambda o: o.time)
@@ -86,15 +101,19 @@ def outage(
     candidates: list[Outage] = []
     prev_ok: float | None = None
     bad: list[Op] = []
+    invoked = _invoke_times(ops)
     for o in completions:
         if o.type != OK:
             bad.append(o)
             continue
         recent = [b for b in bad if b.time >= since]
         gap = max_gap_s is not None and prev_ok is not None and o.time >= since and o.time - prev_ok > max_gap_s
-        if recent or gap:
-            # a gap has no failed op to date it: it became an outage once `max_gap_s` passed without an ack
-            onset = bad[0].time if recent else (prev_ok or since) + (max_gap_s or 0)
+        began = invoked.get(id(o))
+        stall = stall_s is not None and began is not None and o.time >= since and o.time - began > stall_s
+        if recent or gap or stall:
+            # a gap has no failed op to date it: it became an outage once `max_gap_s` passed without an ack; a stall
+            # began when its op was sent
+            onset = bad[0].time if recent else (prev_ok or since) + (max_gap_s or 0) if gap else began
             candidates.append(_candidate(service, prev_ok, o.time, since, recent, onset))
         prev_ok, bad = o.time, []
     recent = [b for b in bad if b.time >= since]

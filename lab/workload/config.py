@@ -33,6 +33,12 @@ class WorkloadConfig:
     queue_type: str = "classic"  # or "quorum" (RabbitMQ's recommendation; the hardened profile)
 
     @property
+    def stall_s(self) -> float:
+        """An acknowledged op slower than this was a stall of its service, not a healthy op: half a connect timeout
+        (ops take milliseconds here; a SYN lost to a moving VIP comes back after TCP's 1 s retransmit)."""
+        return self.op_timeout_s / 2
+
+    @property
     def max_op_s(self) -> float:
         """The longest a client waits for one op: a connect (op_timeout_s), then a read or write timeout of twice
         op_timeout_s (sql.connect, amqp.channel, http.writer)."""

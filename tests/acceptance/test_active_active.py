@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.fixtures import assert_checks, broker_loss_trial, double_vip_seen, make_lab
+from lab.fixtures import assert_checks, assert_floor_holds, broker_loss_trial, double_vip_seen, make_lab
 from lab.session import Lab, TrialResult
 from lab.wait import until
 from lab.workload import cache
@@ -63,6 +63,7 @@ def test_crash_of_the_master_haproxy_node_moves_the_vip(lab: Lab) -> None:
         t.heal("crash", m)
     for svc in ("api", "galera"):
         assert event(res, svc).vip_to == [b], event(res, svc)
+        assert_floor_holds(event(res, svc))
     assert_checks(res)
 
 
@@ -77,6 +78,8 @@ def test_sigterm_of_the_master_keepalived_releases_the_vip(lab: Lab) -> None:
         res = t.finish(bounds_ms={"api": bound, "galera": bound}, settle_avoid=m)
     t.heal("stop_service", m, service="keepalived")
     assert event(res, "api").vip_to == [b]
+    for svc in ("api", "galera"):
+        assert_floor_holds(event(res, svc))
     assert_checks(res)  # includes vip-holders: never on two nodes
 
 
@@ -112,6 +115,8 @@ def test_killed_haproxy_lowers_the_priority_and_moves_the_vip(lab: Lab) -> None:
         res = t.finish(bounds_ms={"api": bound, "galera": bound}, settle_avoid=m)
     t.heal("kill_service", m, service="haproxy")
     assert event(res, "api").vip_to == [b]
+    for svc in ("api", "galera"):
+        assert_floor_holds(event(res, svc))
     assert_checks(res)
 
 

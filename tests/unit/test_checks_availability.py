@@ -126,3 +126,18 @@ def test_finished_workload_is_not_hung() -> None:
     h = writes((10.0, "ok"), (10.2, "ok"))
     h.append(Op(20.0, "observer", "info", "vip-holders", {}))
     assert outage(h, "mysql", since=10.1, max_gap_s=2.0).downtime_ms == 0
+
+
+def test_an_op_slower_than_the_stall_limit_is_an_outage_from_the_ack_before_it() -> None:
+    # a SYN lost to a moving VIP: the op sent at 10.1 is answered at 11.15, after TCP's retransmit
+    ops = [w(9.95, "invoke"), w(10.0, "ok"), w(10.1, "invoke"), w(11.15, "ok"), w(11.2, "invoke"), w(11.25, "ok")]
+    h = History(ops)
+    assert outage(h, "mysql", since=10.05).downtime_ms == 0  # no failure, no gap past the resolution
+    o = outage(h, "mysql", since=10.05, stall_s=0.5)
+    assert (o.start, o.end, o.downtime_ms, o.onset) == (10.0, 11.15, 1150, 10.1)
+    assert outage(h, "mysql", since=10.05, stall_s=2.0).downtime_ms == 0  # slower than that it was not
+
+
+def test_stalls_before_since_do_not_count() -> None:
+    h = History([w(9.0, "invoke"), w(10.0, "ok"), w(10.1, "invoke"), w(10.15, "ok")])
+    assert outage(h, "mysql", since=10.05, stall_s=0.5).downtime_ms == 0

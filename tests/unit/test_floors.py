@@ -93,8 +93,9 @@ def test_a_recorded_suite_run_is_there() -> None:
 def test_every_recorded_floor_is_at_or_below_its_downtime(path: Path) -> None:
     h = History.load(path.parent / "history.jsonl")
     for d in json.loads(path.read_text()):
-        fl = Floor.from_dict({k: v for k, v in d.items() if k not in ("since", "max_gap_s", "fs")})
-        down = outage(h, fl.service, since=d["since"], fs=tuple(d["fs"]), max_gap_s=d["max_gap_s"]).downtime_ms
+        fl = Floor.from_dict({k: v for k, v in d.items() if k not in ("since", "max_gap_s", "stall_s", "fs")})
+        how = {"fs": tuple(d["fs"]), "max_gap_s": d["max_gap_s"], "stall_s": d.get("stall_s")}
+        down = outage(h, fl.service, since=d["since"], **how).downtime_ms
         assert down is not None, f"{path.parent.name}: {fl.service} never recovered"
         # the parts taken from the history are measured again here, not trusted
         if fl.requested_at is not None:
