@@ -4,6 +4,7 @@ changed. Pure functions over two report.json contents (lab/report.py Report.to_d
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 Event = dict[str, Any]
@@ -24,14 +25,23 @@ def _ms(v: Any) -> str:
     return "never" if v is None else str(v)
 
 
-def _checks(report: dict[str, Any]) -> dict[str, bool]:
-    return {c["name"]: bool(c["passed"]) for c in report.get("checks", [])}
+def _checks(report: dict[str, Any], prefixes: Iterable[str] = ()) -> dict[str, bool]:
+    """check name -> passed. With `prefixes` (trial names), "crash-active: lost-writes:mysql" is "lost-writes:mysql":
+    a suite's trials and a replay's one schedule trial run the same checks under other names; one name passes
+    only if every check of that name passed."""
+    strip = tuple(f"{p}: " for p in prefixes)
+    out: dict[str, bool] = {}
+    for c in report.get("checks", []):
+        name = str(c["name"])
+        name = next((name[len(p) :] for p in strip if name.startswith(p)), name)
+        out[name] = out.get(name, True) and bool(c["passed"])
+    return out
 
 
-def changed_checks(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+def changed_checks(a: dict[str, Any], b: dict[str, Any], prefixes: Iterable[str] = ()) -> list[tuple[str, str, str]]:
     """(check, outcome in a, outcome in b) for every check that passed in one run and not in the other, or ran in
     only one of them."""
-    ca, cb = _checks(a), _checks(b)
+    ca, cb = _checks(a, prefixes), _checks(b, prefixes)
     word = {True: "pass", False: "FAIL", None: "absent"}
     return [
         (name, word[ca.get(name)], word[cb.get(name)])
@@ -40,7 +50,13 @@ def changed_checks(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str,
     ]
 
 
-def side_by_side(a: dict[str, Any], b: dict[str, Any], *, labels: tuple[str, str] = ("original", "replay")) -> str:
+def side_by_side(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    *,
+    labels: tuple[str, str] = ("original", "replay"),
+    prefixes: Iterable[str] = (),
+) -> str:
     """The comparison as text: a header per run, the events table with both runs' downtime and floor, the changed
     checks (or a line saying none changed)."""
     la, lb = labels
@@ -69,10 +85,12 @@ def side_by_side(a: dict[str, Any], b: dict[str, Any], *, labels: tuple[str, str
             )
         )
     lines.append("")
-    changed = changed_checks(a, b)
+    prefixes = tuple(prefixes)
+    changed = changed_checks(a, b, prefixes)
     if changed:
         lines.append(f"checks whose outcome changed ({len(changed)}):")
         lines += [f"  {x:<6} -> {y:<6} {name}" for name, x, y in changed]
     else:
-        lines.append(f"no check changed its outcome ({len(_checks(a))} in {la}, {len(_checks(b))} in {lb})")
+        na, nb = len(_checks(a, prefixes)), len(_checks(b, prefixes))
+        lines.append(f"no check changed its outcome ({na} in {la}, {nb} in {lb})")
     return "\n".join(lines) + "\n"

@@ -48,3 +48,11 @@ def test_events_of_one_run_only_still_show() -> None:
 
 def test_identical_runs_say_no_check_changed() -> None:
     assert "no check changed its outcome (2 in original, 2 in replay)" in side_by_side(A, A)
+
+
+def test_trial_prefixes_are_stripped_so_a_suite_and_its_replay_compare() -> None:
+    suite = _report("pass", [], {"crash-active: lost-writes:mysql": True, "standby: lost-writes:mysql": False})
+    again = _report("pass", [], {"schedule-replay: lost-writes:mysql": False})
+    prefixes = ("crash-active", "standby", "schedule-replay")
+    assert changed_checks(suite, again, prefixes) == []  # one of the suite's failed: the name failed in both
+    assert "no check changed its outcome (1 in original, 1 in replay)" in side_by_side(suite, again, prefixes=prefixes)
