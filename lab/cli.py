@@ -7,7 +7,8 @@
     halab fault LAB FAULT TARGET ...    halab heal LAB ID|--all  (see `halab fault --help`)
     halab record LAB / halab check LAB  a hand-run judged as a test would judge it
     halab run SCENARIO SCHEDULE         up, provision, workloads, the schedule's faults, verdict, report
-    halab report LAB                    halab box build
+    halab report LAB                    halab bundle RUN|LAB (one tar.gz)  halab replay BUNDLE
+    halab box build
 
 LAB is a running lab's name (a scenario file's stem, or --lab NAME), or a scenario name or path. A running lab's
 provider and profile are remembered (lab/registry.py): later commands need not repeat them.
@@ -25,7 +26,9 @@ import click
 
 from lab import registry
 from lab.box import DEFAULT_NAME, BoxError, add_box, build_box
+from lab.cli_bundle import bundle_command
 from lab.cli_faults import fault_group, register_fault_commands
+from lab.cli_replay import replay_command
 from lab.providers import ProviderError
 from lab.scenario import ScenarioError, load_scenario, scenario_path
 from lab.session import Lab
@@ -219,7 +222,7 @@ def logs(lab: str, node: str, service: str | None, lines: int, follow: bool, pro
     _exec(running_lab(lab, provider), node, ["sh", "-c", cmd], tty=False)
 
 
-@cli.command(help="the latest report's path (--json: its content)")
+@cli.command(help="the latest report's paths, report.json and report.html (--json: report.json's content)")
 @click.argument("lab")
 @click.option("--json", "as_json", is_flag=True)
 def report(lab: str, as_json: bool) -> None:
@@ -230,7 +233,12 @@ def report(lab: str, as_json: bool) -> None:
     runs = sorted(base.glob("*/report.json"))
     if not runs:
         raise Failure(f"no reports under {base}: run `halab run`, `halab check` or a test suite first")
-    click.echo(runs[-1].read_text() if as_json else str(runs[-1]))
+    if as_json:
+        click.echo(runs[-1].read_text(), nl=False)
+        return
+    click.echo(str(runs[-1]))
+    page = runs[-1].with_name("report.html")
+    click.echo(str(page) if page.exists() else f"(no report.html in {page.parent}: the run predates it or failed)")
 
 
 @cli.group(help="the offline Debian 12 libvirt box (lab/box.py)")
@@ -252,6 +260,8 @@ def box_build(out: str, name: str, size_gb: int, force: bool, no_add: bool) -> N
 
 
 cli.add_command(fault_group)
+cli.add_command(bundle_command)
+cli.add_command(replay_command)
 register_fault_commands(cli, open_lab, running_lab, Failure)
 
 EXPECTED = (ScenarioError, ProviderError, WaitTimeout, BoxError, ValueError, LookupError, RuntimeError, OSError)

@@ -10,12 +10,13 @@ from typing import Any
 Event = dict[str, Any]
 
 
-def _keyed(events: list[Event]) -> dict[tuple[str, str, str, int], Event]:
-    """Events keyed by (fault, target, service, n-th such): the same schedule replayed gives the same keys."""
-    seen: Counter[tuple[str, str, str]] = Counter()
-    out: dict[tuple[str, str, str, int], Event] = {}
+def _keyed(events: list[Event]) -> dict[tuple[str, str, int], Event]:
+    """Events keyed by (fault, service, n-th such): the same schedule replayed gives the same keys, even where a
+    selector chose another node this time (the target is shown, not matched)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    out: dict[tuple[str, str, int], Event] = {}
     for e in events:
-        k = (str(e.get("fault")), str(e.get("target")), str(e.get("service") or "-"))
+        k = (str(e.get("fault")), str(e.get("service") or "-"))
         out[(*k, seen[k])] = e
         seen[k] += 1
     return out
@@ -73,11 +74,12 @@ def side_by_side(
     ea, eb = _keyed(a.get("events", [])), _keyed(b.get("events", []))
     for key in list(ea) + [k for k in eb if k not in ea]:
         x, y = ea.get(key, {}), eb.get(key, {})
+        targets = dict.fromkeys(str(e.get("target")) for e in (x, y) if e)  # one name when both runs agree
         lines.append(
             row.format(
                 key[0][:22],
-                key[1][:11],
-                key[2][:10],
+                "|".join(targets)[:11],
+                key[1][:10],
                 _ms(x.get("downtime_ms")) if x else "-",
                 _ms(x.get("floor_ms")) if x.get("floor_ms") is not None else "-",
                 _ms(y.get("downtime_ms")) if y else "-",

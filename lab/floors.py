@@ -28,6 +28,9 @@ from lab.history import OK, History
 _LOG_TIME = re.compile(r"^(\w{3} \d{2} \d{2}:\d{2}:\d{2})\.(\d{3}) ")
 REQUEST = "Requesting local execution of start operation for {resource} on {node}"
 STOPPED = "Result of stop operation for {resource} on {node}"
+# A test allows a failover this many times its floor, plus the history's resolution: slower means something waited
+# that the timers and the agents did not make it wait (a failover 5x slower than it should be fails).
+LIMIT_FACTOR = 2
 # The ops that say the service answered a client (work and the TCP probe through its VIP).
 ANSWERS = ("write", "publish", "read", "consume", "connect")
 
@@ -41,11 +44,18 @@ class Floor:
     requested_at: float | None = None  # epoch of that start request (pacemaker.log of the new node)
     stop_ms: int = 0  # orderly move: the clients' last answer until the service member's stop completed
     stopped_at: float | None = None  # epoch of that stop's result (pacemaker.log of the old node)
+    # every part the fault needs was measured: a floor missing one (the nodes not on the client's clock) is still a
+    # lower bound, too low to limit anything
+    complete: bool = True
     method: str = ""
 
     @property
     def total_ms(self) -> int:
         return self.membership_ms + self.stop_ms + sum(self.chain_ms.values()) + self.answer_ms
+
+    def limit_ms(self, resolution_ms: int) -> int | None:
+        """What a test allows: LIMIT_FACTOR x the floor + the history's resolution; None for an incomplete floor."""
+        return self.total_ms * LIMIT_FACTOR + resolution_ms if self.complete else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total_ms": self.total_ms}

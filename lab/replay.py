@@ -99,11 +99,18 @@ def schedule_of_faults(ops: list[dict[str, Any]], name: str) -> dict[str, Any]:
 def prepare(run: Path, work: Path) -> tuple[dict[str, Any], Path, Path, int]:
     """(manifest, scenario file, schedule file, seed) of a bundled run; a test suite's faults become a schedule."""
     manifest = json.loads((run / MANIFEST).read_text())
-    scenario = _one(run, "scenario-*", "scenario file")
+    bundled = _one(run, "scenario-*", "scenario file")
+    # under its own file name again: a scenario's stem is its lab's default name, and must be a valid one
+    scenario = work / "scenario" / (Path(str(manifest.get("scenario") or "")).name or bundled.name[len("scenario-") :])
+    scenario.parent.mkdir(parents=True, exist_ok=True)
+    scenario.write_bytes(bundled.read_bytes())
     recorded = manifest.get("schedule") or {}
     seed = int(recorded.get("seed", manifest.get("seed", 0)))
-    if recorded.get("path"):
-        return manifest, scenario, _one(run, "schedule-*", "schedule file"), seed
+    if recorded.get("path"):  # under its own name too: the trial is named after it
+        schedule = work / "schedule" / Path(str(recorded["path"])).name
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        schedule.write_bytes(_one(run, "schedule-*", "schedule file").read_bytes())
+        return manifest, scenario, schedule, seed
     ops = json.loads(_one(run, "faults.json", "fault history").read_text())
     if not any(o.get("f") == "fault" for o in ops):
         raise ReplayError(f"{run}: the run applied no fault: nothing to replay")

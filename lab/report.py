@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.checks.availability import MEASURED_BY, Outage
 from lab.checks.base import Check
+from lab.floors import LIMIT_FACTOR
 
 
 def iso_utc(epoch: float) -> str:
@@ -33,7 +34,8 @@ class Event:
     vip: str | None = None
     vip_from: list[str] | None = None  # holders sampled just before the fault
     vip_to: list[str] | None = None  # holders at the end of the trial
-    floor_ms: int | None = None  # what the timers make unavoidable: membership change + measured op times
+    floor_ms: int | None = None  # the least this failover could take (lab/floors.py): a true lower bound
+    limit_ms: int | None = None  # what the test allows: floor x LIMIT_FACTOR + the history's resolution
 
     @classmethod
     def from_outage(
@@ -108,21 +110,23 @@ class Report:
             f"{self.scenario} [{self.provider}, profile {self.profile}] "
             f"started {iso_utc(self.started_at)}, {self.duration_s:.1f} s"
         )
-        row = "{:<22} {:<11} {:<10} {:>11} {:>8} {:>9}  {:<18} {}"
+        row = "{:<22} {:<11} {:<10} {:>11} {:>8} {:>8} {:>9}  {:<18} {}"
         lines = [
             head,
             "",
             row.format(
-                "fault", "target", "service", "downtime_ms", "floor_ms", "bound_ms", "VIP moved", "recovered_on"
+                "fault", "target", "service", "downtime_ms", "floor_ms", "limit_ms", "bound_ms", "VIP moved",
+                "recovered_on",
             ),
         ]
         for e in self.events:
             downtime = "never" if e.downtime_ms is None else str(e.downtime_ms)
             bound = "-" if e.bound_ms is None else str(e.bound_ms)
             floor = "-" if e.floor_ms is None else str(e.floor_ms)
+            limit = "-" if e.limit_ms is None else str(e.limit_ms)
             moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}" if e.vip else "-"
             where = e.recovered_on or "-"
-            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, floor, bound, moved, where))
+            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, floor, limit, bound, moved, where))
         lines.append("")
         for c in self.checks:
             detail = c.detail if len(c.detail) <= 100 else c.detail[:97] + "..."
@@ -131,5 +135,7 @@ class Report:
             lines.append("FAIL  (no checks ran)")
         lines.append("")
         lines.append("downtime: " + MEASURED_BY)
+        limit = f"floor x {LIMIT_FACTOR} + the history's resolution"
+        lines.append(f"floor: the least the failover could take (lab/floors.py); limit: {limit}")
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines) + "\n"

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab import progress, registry
+from lab import evidence, progress, registry
 from lab.pacemaker_view import PacemakerView
 from lab.providers import ProviderError, choose, make_provider
 from lab.report import Report
+from lab.report_html import write_html
 from lab.scenario import ClusterOptions, Scenario, load_scenario, renamed
 from lab.targets import Live
 from lab.trial import Trial, TrialResult
@@ -100,6 +101,7 @@ class Lab:
         self.report.notes += self.playbook.notes(self.ctx)
         self.report.notes += self.provider.notes() if hasattr(self.provider, "notes") else []
         registry.record(self.scenario, self.provider_name, self.profile, provisioned=True)
+        evidence.snapshot(self, "start")  # the cluster as provisioned: the bundle's first stage
 
     def down(self) -> None:
         from lab import handrun
@@ -181,8 +183,17 @@ class Lab:
         return Trial(self, name)
 
     def write_report(self) -> Path:
+        """report.json, the run's evidence (its last stage, the daemons' logs, bundle.json) and report.html."""
         self.report.duration_s = round(time.time() - self.started, 1)
-        return self.report.write(self.run_dir)
+        if self.provider.is_up():  # evidence first: its timing and any errors land in report.json
+            evidence.end(self)
+        path = self.report.write(self.run_dir)
+        try:
+            write_html(self.run_dir)
+        except Exception as exc:  # the verdict stands without its page; say why there is none
+            self.report.notes.append(f"report.html not written: {type(exc).__name__}: {exc}")
+            path = self.report.write(self.run_dir)
+        return path
 
 
 def only_services(scenario: Scenario, value: str) -> tuple[str, ...] | None:

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lab import progress
+from lab import evidence, progress
 from lab.checks.availability import Outage, downtime_check, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
 from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
 from lab.faults import Fault, FaultError, make
+from lab.floors import LIMIT_FACTOR, Floor
 from lab.history import INFO, History, JsonlRecorder
 from lab.observer import Observer
 from lab.report import Event
@@ -49,6 +50,17 @@ class TrialResult:
 
     def check(self, name_part: str) -> Check:
         return next(c for c in self.checks if name_part in c.name)
+
+
+def floor_check(prefix: str, ev: Event, fl: Floor) -> Check:
+    """floor <= downtime <= limit: below the floor the history missed part of the outage; past the limit something
+    waited that neither the timers nor the agents made it wait. An incomplete floor checks the lower side only."""
+    down = ev.downtime_ms
+    upper = f" <= limit {ev.limit_ms} ms (floor x {LIMIT_FACTOR} + resolution)" if ev.limit_ms is not None else ""
+    passed = down is not None and fl.total_ms <= down and (ev.limit_ms is None or down <= ev.limit_ms)
+    shown = "never recovered" if down is None else f"{down} ms"
+    detail = f"{ev.service}: floor {fl.total_ms} ms <= downtime {shown}{upper}; floor: {fl.method}"
+    return Check(f"{prefix}downtime:{ev.service} within its floor and limit", passed, detail)
 
 
 class Trial:
@@ -107,6 +119,7 @@ class Trial:
                 if self.applied:
                     progress.note(f"undoing {len(self.applied)} applied faults")
                 self._undo_faults()
+            evidence.snapshot(self.lab, f"after-{self.name}")  # also after a failed trial: what it left
         finally:
             if step is not None:  # ended here even when the teardown fails: a spinner left running redraws forever
                 step.end(exc_type)  # once: a second end does nothing
@@ -126,6 +139,7 @@ class Trial:
         step = progress.begin(f"trial {self.name}")
         self._step = step  # __exit__ ends it
         try:
+            evidence.snapshot(self.lab, "start")  # a lab provisioned by an earlier run has none yet; else a no-op
             progress.note("settling")
             self.groups_before = self.lab.settle()
             progress.note(f"workload on {self.lab.client}: a first acknowledged op per service")
@@ -294,6 +308,7 @@ class Trial:
         outages: dict[str, Outage] = {}
         events: list[Event] = []
         floors: list[dict[str, Any]] = []
+        limited: set[str] = set()  # services whose downtime is limited by their floor
         prefix = f"{self.name}: "
         checks: list[Check] = []
         since = self.fault_at or h.ops[0].time
@@ -329,15 +344,20 @@ class Trial:
                     ev.vip_from = list(before[-1]) if before else None
                     after = [nodes for t, nodes in timeline if nxt is None or t < nxt]
                     ev.vip_to = list(after[-1]) if after else None
-                # a floor is the first fault's (the trial's placement before and after); later ones have none yet
-                if i == 0:
+                # a floor is of a trial with one fault (its placement before and after: another fault may have moved
+                # things again); a failback after its heal is not its move (the playbooks check the fault's target)
+                if i == 0 and len(self.fault_log) == 1:
                     fl = pb.floor(ctx, svc, self.groups_before, placed, membership_change, self.faults, h)
                     if fl is not None:
-                        ev.floor_ms = fl.total_ms
+                        ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(self.resolution_ms)
+                        checks.append(floor_check(prefix, ev, fl))
+                        limited |= {svc} if ev.limit_ms is not None else set()
                         how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
                         floors.append({**fl.to_dict(), **how})
                 events.append(ev)
-            if svc in bounds_ms:
+            # the configured timeouts' bound limits what has no complete floor; else it is what Pacemaker would
+            # tolerate, in the event only
+            if svc in bounds_ms and svc not in limited:
                 c = downtime_check(o, bounds_ms[svc])
                 checks.append(
                     Check(

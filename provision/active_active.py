@@ -248,6 +248,8 @@ def floor(
     """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms): timers only."""
     if service not in ("api", "galera") or before.get("vip") == after.get("vip") or not faults:
         return None
+    if faults[0][1] != before.get("vip"):  # the VIP moved, but not off the fault's target (a preemption after a heal)
+        return None
     timers = keepalived.vrrp_bounds_ms(ctx.opts)
     fault = faults[0][0]
     if fault == "stop_service:keepalived":  # a goodbye advert: the BACKUP waits only the skew

@@ -219,7 +219,8 @@ def floor(
     old, new = before.get(group), after.get(group)
     ops_xml = ctx.ask("crm_mon -1 -o --output-as=xml")
     cib = ctx.ask("cibadmin -Q --scope resources")
-    if not (ops_xml and cib and old and new and old != new and faults):
+    # the group moved off the fault's target: a move back after the heal (no stickiness) is not this fault's
+    if not (ops_xml and cib and old and new and old != new and faults and faults[0][1] == old):
         return None
     members = bounds.group_members(cib, group)
     links = floors.chain(ops_xml, members, new, None if membership_change else old)
@@ -235,6 +236,7 @@ def floor(
             links,
             method=method + f"; {members[-1]}'s own stop and start not counted "
             "(the nodes do not share the client's clock)",
+            complete=False,
         )
     service_member, since = members[-1], faults[0][2]
     log = ctx.provider.run(
@@ -259,6 +261,7 @@ def floor(
         method=method,
         stop_ms=stop[1] if stop else 0,
         stopped_at=stop[0] if stop else None,
+        complete=answer is not None and (membership_change or stop is not None),
     )
 
 

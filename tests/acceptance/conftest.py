@@ -4,6 +4,7 @@ read `pass` for a run whose tests failed."""
 from __future__ import annotations
 
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("=", "halab verdict")
         terminalreporter.write(table)
         terminalreporter.write_line(f"report: {path}")
+        page = Path(path).with_name("report.html")
+        terminalreporter.write_line(f"report.html: {page}" if page.exists() else f"no report.html beside {path}")

@@ -56,3 +56,9 @@ def test_trial_prefixes_are_stripped_so_a_suite_and_its_replay_compare() -> None
     prefixes = ("crash-active", "standby", "schedule-replay")
     assert changed_checks(suite, again, prefixes) == []  # one of the suite's failed: the name failed in both
     assert "no check changed its outcome (1 in original, 1 in replay)" in side_by_side(suite, again, prefixes=prefixes)
+
+
+def test_a_selector_that_chose_another_node_still_lines_up() -> None:
+    b = _report("pass", [{**_ev("crash", "mysql", 3300, 2700), "target": "node2"}], {"x": True})
+    line = next(x for x in side_by_side(A, b).splitlines() if x.startswith("crash") and "mysql" in x)
+    assert line.split() == ["crash", "node1|node2", "mysql", "3900", "3100", "3300", "2700"]

@@ -74,7 +74,8 @@ def _run_dir(root: Path, schedule: dict | None) -> Path:
 def test_a_suite_run_replays_its_recorded_faults(tmp_path: Path) -> None:
     run = _run_dir(tmp_path, None)
     manifest, scenario, schedule, seed = prepare(run, tmp_path)
-    assert (manifest["lab"], scenario.name, seed) == ("lab1", "scenario-active-passive.yaml", 5)
+    assert (manifest["lab"], scenario.name, seed) == ("lab1", "active-passive.yaml", 5)
+    assert scenario.read_text() == "x"
     assert yaml.safe_load(schedule.read_text())["steps"][1] == {"fault": "crash", "target": "node1", "id": "f1"}
 
 
@@ -82,7 +83,7 @@ def test_a_schedule_run_replays_its_bundled_schedule_and_seed(tmp_path: Path) ->
     run = _run_dir(tmp_path, {"path": "schedules/ap-freeze.yaml", "seed": 42})
     (run / "evidence" / "run" / "schedule-ap-freeze.yaml").write_text("steps: []")
     _, _, schedule, seed = prepare(run, tmp_path)
-    assert (schedule.name, seed) == ("schedule-ap-freeze.yaml", 42)
+    assert (schedule.name, seed) == ("ap-freeze.yaml", 42)  # its trial is named after it, as in the original
 
 
 def test_a_packed_bundle_is_unpacked_and_found(tmp_path: Path) -> None:

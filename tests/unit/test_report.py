@@ -66,6 +66,7 @@ def test_to_dict() -> None:
         "vip_from": None,
         "vip_to": None,
         "floor_ms": None,
+        "limit_ms": None,
     }
     assert d["checks"][1] == {"name": "vip-holders", "passed": False, "detail": FAIL.detail}
     assert d["versions"]["pacemaker"] == "2.1.5"
@@ -96,17 +97,18 @@ def test_summary_table() -> None:
         "service",
         "downtime_ms",
         "floor_ms",
+        "limit_ms",
         "bound_ms",
         "VIP",
         "moved",
         "recovered_on",
     ]
-    assert lines[3].split() == ["crash", "node1", "mysql", "3080", "-", "30000", "-", "node2"]
-    assert lines[4].split() == ["freeze", "node2", "rabbitmq", "never", "-", "-", "-", "-"]
+    assert lines[3].split() == ["crash", "node1", "mysql", "3080", "-", "-", "30000", "-", "node2"]
+    assert lines[4].split() == ["freeze", "node2", "rabbitmq", "never", "-", "-", "-", "-", "-"]
     # fixed width: the downtime column lines up
     assert lines[2].index("downtime_ms") + len("downtime_ms") == lines[3].index("3080") + 4
     assert lines[6].startswith("pass  lost-writes:mysql")
     assert lines[7].startswith("FAIL  vip-holders")
     assert lines[8].endswith("...") and len(lines[8]) < 140
     assert lines[-1] == "verdict: fail"
-    assert report([]).summary_table().splitlines()[-4] == "FAIL  (no checks ran)"
+    assert report([]).summary_table().splitlines()[-5] == "FAIL  (no checks ran)"
