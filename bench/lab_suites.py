@@ -1,5 +1,7 @@
 """Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`): runs each acceptance suite once
-and prints, from its reports, wall time per phase, memory per node and each measured downtime next to its floor.
+and prints, from its reports, wall time per phase, memory per node, each measured downtime next to its floor and
+limit (the aim: downtime/floor <= 1.5), what collecting the run's evidence cost (aim: <= 5 s per run on netns and
+<= 10 % of its wall time) and the packed bundle's size (aim: a whole active/passive suite <= 20 MiB).
 
     python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|all] [-- pytest args]
     python bench/lab_suites.py --schedule schedules/ap-crash-holder.yaml [--scenario active-passive]
@@ -53,20 +55,35 @@ def print_report(r: dict) -> None:
     print("node      RSS_MiB  PSS_MiB   (after provisioning; RSS double-counts shared memory)")
     for node, m in r.get("memory_kib", {}).items():
         print(f"  {node:<8}{m['rss'] / 1024:>8.0f} {m['pss'] / 1024:>8.0f}")
-    print("fault          target       service    downtime_ms floor_ms ratio  bound_ms  VIP")
+    print("fault          target       service    downtime_ms floor_ms ratio limit_ms  bound_ms  VIP")
     for e in r["events"]:
         ratio = f"{e['downtime_ms'] / e['floor_ms']:.2f}" if e.get("floor_ms") and e["downtime_ms"] else "-"
         vip = f"{'+'.join(e.get('vip_from') or ['-'])}->{'+'.join(e.get('vip_to') or ['-'])}" if e.get("vip") else "-"
         print(
             f"  {e['fault']:<13}{e['target']:<13}{e['service']:<10}{str(e['downtime_ms']):>11} "
-            f"{str(e.get('floor_ms') or '-'):>8} {ratio:>5} {str(e.get('bound_ms') or '-'):>9}  {vip}"
+            f"{str(e.get('floor_ms') or '-'):>8} {ratio:>5} {str(e.get('limit_ms') or '-'):>8} "
+            f"{str(e.get('bound_ms') or '-'):>9}  {vip}"
         )
     for note in r.get("notes", []):
         if note.startswith("schedule"):
             print(f"  {note}")
-    print("floor = corosync token + consensus (when membership must change) + the stop/start times")
-    print("Pacemaker measured for the group's members (crm_mon operation history, exec-time). An agent's")
-    print("start includes its own polling, so clients may see the service before it returns: ratio < 1 happens.")
+    print("floor (lab/floors.py): token + consensus where membership changes, the measured ops of the members")
+    print("before the service, the service's start request until the clients' first answer: a lower bound.")
+
+
+def print_bundle(run_dir: Path, r: dict) -> None:
+    """What the run's evidence cost (bundle.json's own timings) and its packed size (`halab bundle`)."""
+    from lab import bundle
+
+    manifest = json.loads((run_dir / "bundle.json").read_text()) if (run_dir / "bundle.json").exists() else {}
+    spent = sum(v for v in manifest.get("timings_s", {}).values() if isinstance(v, (int, float)))
+    wall = r.get("duration_s") or 0
+    share = f"{100 * spent / wall:.1f} % of the run's {wall} s" if wall else "no wall time"
+    packed = bundle.pack(run_dir, run_dir.parent / f"{run_dir.name}.bench.tar.gz")
+    size = packed.path.stat().st_size
+    packed.path.unlink()
+    print(f"evidence: {spent:.2f} s collected over {len(manifest.get('stages', []))} stages ({share}); ", end="")
+    print(f"bundle packed: {size / 2**20:.2f} MiB")
 
 
 def run_schedule(provider: str, scenario: str, schedule: str) -> int:
@@ -77,7 +94,8 @@ def run_schedule(provider: str, scenario: str, schedule: str) -> int:
     rc = subprocess.call([*halab, "run", scenario, schedule, "--lab", "bench-schedule", "--down"], cwd=REPO, env=env)
     wall = time.monotonic() - t0
     for path in sorted(out.glob("*/*/report.json")):
-        print_report(json.loads(path.read_text()))
+        print_report(r := json.loads(path.read_text()))
+        print_bundle(path.parent, r)
     print(f"halab run {schedule}: {wall:.1f} s wall (up, provision, the schedule, checks, down); exit {rc}")
     return rc
 
@@ -99,7 +117,8 @@ def main() -> int:
         walls[suite], rc = run_suite(args.provider, suite, out / suite, args.extra)
         worst = worst or rc
     for path in sorted(out.glob("*/*/*/report.json")):
-        print_report(json.loads(path.read_text()))
+        print_report(r := json.loads(path.read_text()))
+        print_bundle(path.parent, r)
     for suite, wall in walls.items():
         print(f"suite {suite}: {wall:.1f} s wall")
     print(f"pytest exit {worst}; reports under {out}")

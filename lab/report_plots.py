@@ -43,8 +43,10 @@ STATE_NAMES = {
 }
 FAULT_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#1f77b4", "#ff9896", "#c5b0d5")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-# f values that are observations or fault marks, not client operations
+# f values that are observations or fault marks, not client operations (the AMQP consumer's pause/resume/queue
+# readings included)
 NOT_CLIENT = {"vip-holders", "mounts", "quorum", "observer-error", "fault", "heal", "fault-failed"}
+NOT_CLIENT |= {"pause", "resume", "queued"}
 WIDTH_IN, DPI = 13.5, 90
 MAX_WORKERS = 4  # processes drawing figures at once (draw_all)
 # Fixed margins (inches) for the row labels on the left and the legend on the right: matplotlib's constrained layout

@@ -7,7 +7,7 @@ path (``nodes.node2.addresses.ring0``), what is wrong, and how to fix it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -39,6 +39,7 @@ from lab.scenario_fields import (
     _str,
     _StrictLoader,
 )
+from lab.scenario_quorum import QNETD_ROLE, QUORUM_FIELDS, QDevice, check_quorum
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # What a scenario builds; provision/playbook.py maps each to its playbook (lab/ imports nothing from provision/).
@@ -47,7 +48,7 @@ TOPOLOGIES = {
     "active-active": "guide ch. 6-9: Galera, a RabbitMQ cluster and APIs behind HAProxy + keepalived",
 }
 KNOWN_ROLES = frozenset(
-    {"pacemaker", "mysql", "rabbitmq", "client", "galera", "haproxy", "keepalived", "memcached", "api"}
+    {"pacemaker", "mysql", "rabbitmq", "client", "galera", "haproxy", "keepalived", "memcached", "api", QNETD_ROLE}
 )
 
 
@@ -104,6 +105,14 @@ class ClusterOptions:
     secauth: bool = False
     ping_check: bool = False
     token_retransmits_before_loss_const: int = 4
+    # votequorum (guide ch. 2, votequorum(5)); lab/scenario_quorum.py parses and checks them. None: corosync's
+    # own default, and nothing written to corosync.conf (the shipped scenarios' files stay as they were).
+    expected_votes: int | None = None  # None: counted from the nodelist
+    wait_for_all: bool | None = None  # None: on exactly when two_node is
+    last_man_standing: bool = False
+    last_man_standing_window_ms: int | None = None  # None: corosync's 10000
+    auto_tie_breaker: str | tuple[str, ...] | None = None  # lowest | highest | node names in order; None: off
+    qdevice: QDevice | None = None
     # active/active (guide ch. 6-9): keepalived, HAProxy checks, Galera, RabbitMQ
     vrrp_advert_int_s: int = 1
     vrrp_nopreempt: bool = False
@@ -249,6 +258,7 @@ _CLUSTER_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "secauth": _bool,
     "ping_check": _bool,
     "token_retransmits_before_loss_const": _int,
+    **QUORUM_FIELDS,
     "vrrp_advert_int_s": _int,
     "vrrp_nopreempt": _bool,
     "vrrp_unicast": _bool,
@@ -265,8 +275,10 @@ _ADDRESS_FIX = "give every node address, VIP and gateway its own IP"
 _RESOURCE_FIX = "give every Pacemaker resource (VIP resource, service group) its own id"
 
 
-def _check_cluster(opts: ClusterOptions, where: str, pacemaker_nodes: list[str]) -> None:
-    """Rules that span fields: corosync's consensus minimum, and two_node's two votes."""
+def _check_cluster(opts: ClusterOptions, where: str, nodes: dict[str, Node], given: Collection[str]) -> None:
+    """Rules that span fields: corosync's consensus minimum, two_node's two votes, and the quorum options' rules
+    (`given`: the keys the section writes itself)."""
+    pacemaker_nodes = [n.name for n in nodes.values() if n.has_role("pacemaker")]
     minimum = int(1.2 * opts.token_ms)
     if opts.consensus_ms < minimum:
         _fail(
@@ -281,6 +293,7 @@ def _check_cluster(opts: ClusterOptions, where: str, pacemaker_nodes: list[str])
             f"({', '.join(pacemaker_nodes) or 'none'})",
             "set two_node: false, or give exactly two nodes that role",
         )
+    check_quorum(opts, where, nodes, given)
 
 
 def _parse(data: Any, path: Path) -> Scenario:
@@ -313,9 +326,8 @@ def _parse(data: Any, path: Path) -> Scenario:
     nodes = _nodes(top["nodes"], networks, taken)
     vips = _vips(top.get("vips"), networks, taken, resources)
     services = _services(top.get("services"), vips, resources)
-    pacemaker_nodes = [n.name for n in nodes.values() if n.has_role("pacemaker")]
-    cluster = _cluster(top["cluster"], pacemaker_nodes)
-    profiles = _profiles(top.get("profiles"), top["cluster"], cluster, pacemaker_nodes)
+    cluster = _cluster(top["cluster"], nodes)
+    profiles = _profiles(top.get("profiles"), top["cluster"], cluster, nodes)
 
     if not any(n.gateway for n in networks.values()):
         for where, opts in [("cluster", cluster)] + [
@@ -497,7 +509,7 @@ def _services(data: Any, vips: dict[str, Vip], resources: dict[str, str]) -> dic
     return services
 
 
-def _cluster(data: Any, pacemaker_nodes: list[str]) -> ClusterOptions:
+def _cluster(data: Any, nodes: dict[str, Node]) -> ClusterOptions:
     optional = tuple(k for k in _CLUSTER_FIELDS if k not in _CLUSTER_REQUIRED)
     values = {
         k: _CLUSTER_FIELDS[k](v, f"cluster.{k}")
@@ -505,11 +517,11 @@ def _cluster(data: Any, pacemaker_nodes: list[str]) -> ClusterOptions:
     }
     values.setdefault("consensus_ms", int(1.2 * values["token_ms"]))
     cluster = ClusterOptions(**values)
-    _check_cluster(cluster, "cluster", pacemaker_nodes)
+    _check_cluster(cluster, "cluster", nodes, values)
     return cluster
 
 
-def _profiles(data: Any, raw_cluster: dict, cluster: ClusterOptions, pacemaker_nodes: list[str]) -> dict[str, Profile]:
+def _profiles(data: Any, raw_cluster: dict, cluster: ClusterOptions, nodes: dict[str, Node]) -> dict[str, Profile]:
     profiles: dict[str, Profile] = {}
     for name, raw in _items(data, "profiles"):
         where = f"profiles.{name}"
@@ -518,6 +530,6 @@ def _profiles(data: Any, raw_cluster: dict, cluster: ClusterOptions, pacemaker_n
         if "token_ms" in overrides and "consensus_ms" not in overrides and "consensus_ms" not in raw_cluster:
             # corosync's default consensus follows the token
             overrides["consensus_ms"] = int(1.2 * overrides["token_ms"])
-        _check_cluster(dataclasses.replace(cluster, **overrides), where, pacemaker_nodes)
+        _check_cluster(dataclasses.replace(cluster, **overrides), where, nodes, overrides)
         profiles[name] = Profile(name, _str(raw["description"], f"{where}.description"), MappingProxyType(overrides))
     return profiles

@@ -12,17 +12,19 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lab import evidence, progress
+from lab import bounds, evidence, progress
 from lab.checks.availability import Outage, downtime_check, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
-from lab.checks.split_brain import double_mounts, vip_holders, vip_timeline
+from lab.checks.floor import floor_check
+from lab.checks.quorum import quorum_partitions, resources_in_quorum
+from lab.checks.split_brain import double_mounts, split_brain_in_window, vip_holders, vip_timeline
 from lab.faults import Fault, FaultError, make
-from lab.floors import LIMIT_FACTOR, Floor
 from lab.history import INFO, History, JsonlRecorder
 from lab.observer import Observer
 from lab.report import Event
 from lab.wait import until
+from lab.workload.backlog import hold_backlog
 
 if TYPE_CHECKING:
     from lab.session import Lab
@@ -50,17 +52,6 @@ class TrialResult:
 
     def check(self, name_part: str) -> Check:
         return next(c for c in self.checks if name_part in c.name)
-
-
-def floor_check(prefix: str, ev: Event, fl: Floor) -> Check:
-    """floor <= downtime <= limit: below the floor the history missed part of the outage; past the limit something
-    waited that neither the timers nor the agents made it wait. An incomplete floor checks the lower side only."""
-    down = ev.downtime_ms
-    upper = f" <= limit {ev.limit_ms} ms (floor x {LIMIT_FACTOR} + resolution)" if ev.limit_ms is not None else ""
-    passed = down is not None and fl.total_ms <= down and (ev.limit_ms is None or down <= ev.limit_ms)
-    shown = "never recovered" if down is None else f"{down} ms"
-    detail = f"{ev.service}: floor {fl.total_ms} ms <= downtime {shown}{upper}; floor: {fl.method}"
-    return Check(f"{prefix}downtime:{ev.service} within its floor and limit", passed, detail)
 
 
 class Trial:
@@ -91,6 +82,8 @@ class Trial:
         self.heal_log: list[tuple[Fault, float]] = []  # every heal, with its time (a failback is its outage)
         self.applied: list[Fault] = []  # faults not healed yet
         self.groups_before: dict[str, str] = {}
+        self.held_backlog = 0  # confirmed messages queued behind the paused consumer at the first fault
+        self.placed_after_fault: dict[str, str] | None = None  # where things ran once the fault's move was done
 
     @property
     def resolution_ms(self) -> int:
@@ -169,6 +162,16 @@ class Trial:
             raise
         progress.note("under load: the faults and their recovery")
 
+    def settle(
+        self, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
+    ) -> dict[str, str]:
+        """Wait until the system runs as configured again and remember where: the first fault's move, which its
+        floor and `recovered_on` describe, even when a heal inside the trial moves things back (a failback)."""
+        placed = self.lab.settle(on=on, avoid=avoid, timeout=timeout)
+        if self.fault_log and not self.heal_log and self.placed_after_fault is None:
+            self.placed_after_fault = placed
+        return placed
+
     def _runner_alive(self) -> bool:
         """Raise at once if the workload runner died: every later wait would sit out its whole deadline."""
         if self.proc is not None and self.proc.poll() is not None:
@@ -189,10 +192,15 @@ class Trial:
         return self.nemesis.record(INFO, f, value).time
 
     def fault(self, fault: str | Fault, target: str | None = None, **params: Any) -> float:
-        """Apply a fault (a value, or its registry name, target selector and parameters) and record when."""
+        """Apply a fault (a value, or its registry name, target selector and parameters) and record when. Before the
+        trial's first, the AMQP consumer pauses (to the end, unless a test removes `cfg.pause_flag`) and
+        `cfg.backlog` confirmed messages queue behind it."""
         f = fault if isinstance(fault, Fault) else make(fault, target or "", **params)
         f.check(self.lab.scenario)
-        f = f.resolve(self.lab)
+        cfg = self.cfg
+        if cfg.amqp and cfg.backlog and not self.held_backlog:  # once: a test may lift the pause
+            self.held_backlog = hold_backlog(self)  # what finish's lost-messages check requires at the fault
+        f = f.resolve(self.lab)  # aimed after the pause: at the system as it is when the fault lands
         if f in self.applied:  # the same fault twice would share its nft table: healing one would heal both
             raise FaultError(f"{f.describe()} is applied already: heal it first")
         at = self.mark("fault", f)
@@ -331,9 +339,15 @@ class Trial:
                 )
                 if i and o_i.downtime_ms == 0:
                     continue  # this fault cost this service nothing
+                # the first fault's service came back where its move took it (a heal may move it back after)
+                where = (self.placed_after_fault or placed) if i == 0 else placed
                 ev = Event.from_outage(
-                    label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, placed), bound_ms=bounds_ms.get(svc)
+                    label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, where), bound_ms=bounds_ms.get(svc)
                 )
+                if label.startswith("heal:") and svc in bounds_ms:  # a failback has no floor: the timeouts bound it
+                    c = downtime_check(o_i, bounds_ms[svc])
+                    name = f"{prefix}{c.name} after {label} within {bounds_ms[svc]} ms"
+                    checks.append(Check(name, c.passed, c.detail))
                 ev.probe_gap_ms = (
                     probe if within is None else outage(h, svc, since=at, fs=("connect",), onset_within=within)
                 ).downtime_ms
@@ -346,8 +360,9 @@ class Trial:
                     ev.vip_to = list(after[-1]) if after else None
                 # a floor is of a trial with one fault (its placement before and after: another fault may have moved
                 # things again); a failback after its heal is not its move (the playbooks check the fault's target)
-                if i == 0 and len(self.fault_log) == 1:
-                    fl = pb.floor(ctx, svc, self.groups_before, placed, membership_change, self.faults, h)
+                if i == 0 and len(self.fault_log) == 1 and not expect_split_brain:  # a split-brain is no one move
+                    moved = self.placed_after_fault or placed
+                    fl = pb.floor(ctx, svc, self.groups_before, moved, membership_change, self.faults, h)
                     if fl is not None:
                         ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(self.resolution_ms)
                         checks.append(floor_check(prefix, ev, fl))
@@ -370,20 +385,31 @@ class Trial:
             c = lost_writes(h, set(ids), service=svc)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         if "drained" in survived and self.cfg.amqp:
-            c = lost_messages(h, set(survived["drained"]), service=self.cfg.amqp.service)
+            # The consumer paused before the first fault (and stays paused to the end unless a test lifts it): the
+            # backlog held at the fault must have been there (else nothing was at stake) and come back after it.
+            held = self.held_backlog  # 0: no fault through fault() (a hand run), or no AMQP
+            c = lost_messages(h, set(survived["drained"]), service=self.cfg.amqp.service, backlog=held)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         checks.append(Check(prefix + "observer-coverage", *self.observer.coverage(h, since)))
         # Split-brain evidence: VIPs on 2+ nodes, and (where there are shared disks) double mounts.
         evidence = [vip_holders(h, transient=pb.VIP_HANDOVER_SAMPLES)]
         evidence += [double_mounts(h)] if self.lab.provider.shared_disks() else []
+        if self.observer.quorum_nodes:  # Pacemaker topologies: corosync-quorumtool -s per node, in the history
+            opts = self.lab.opts
+            # a second quorate partition is split-brain evidence; a side's stale view of the other lasts at most
+            # until corosync forms the new membership (token + consensus)
+            evidence.append(quorum_partitions(h, stale_s=bounds.membership_ms(opts) / 1000, since=since))
+            c = resources_in_quorum(h, no_quorum_policy=opts.no_quorum_policy, grace_s=pb.recovery_deadline_s(ctx))
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
         if expect_split_brain:
-            checks.append(
-                Check(
-                    prefix + "checkers detect the split-brain",
-                    any(not c.passed for c in evidence),
-                    "; ".join(f"{c.name}: {c.detail}" for c in evidence),
-                )
+            # detected in the fault's window (from the first fault to its heal, else the end), and only then; the
+            # evidence checks themselves are recorded as found, not judged: the split is what this trial expects
+            healed = min((at for _, at in self.heal_log), default=None)
+            sb = split_brain_in_window(
+                h, since, healed, transient=pb.VIP_HANDOVER_SAMPLES, mounts=bool(self.lab.provider.shared_disks())
             )
+            checks.append(Check(prefix + "checkers detect the split-brain", sb.passed, sb.detail))
+            self.lab.report.notes += [f"{prefix}{c.name} (expected to fail here): {c.detail}" for c in evidence]
         else:
             checks += [Check(prefix + c.name, c.passed, c.detail) for c in evidence]
         checks += [Check(prefix + c.name, c.passed, c.detail) for c in pb.audits(ctx)]

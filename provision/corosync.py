@@ -1,16 +1,36 @@
-"""Role pacemaker, part 1: corosync 3 with knet, one link per scenario network (the guide's rings)."""
+"""Role pacemaker, part 1: corosync 3 with knet, one link per scenario network (the guide's rings), and votequorum
+as the scenario's quorum options say (guide ch. 2: full-size cluster or two_node; a qdevice)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from lab.scenario import ClusterOptions
+from lab.scenario_quorum import QDevice
 from provision.context import Context, render
 
 
 @dataclass(frozen=True)
 class RingNode:
     name: str
+    nodeid: int
     ring_addrs: list[str]
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The quorum { } section's values, as corosync.conf spells them; None: not written (corosync's default)."""
+
+    two_node: bool
+    expected_votes: int | None = None
+    wait_for_all: bool | None = None
+    last_man_standing: bool = False
+    last_man_standing_window: int | None = None
+    auto_tie_breaker_node: str | None = None  # lowest | highest | space-separated node ids; None: no tie breaker
+    device: QDevice | None = None
+    device_host: str | None = None  # the qnetd node's address on the first link it is on
+    device_votes: int | None = None  # written for ffsplit only (it must be 1); lms needs the default
 
 
 def links(ctx: Context) -> list[str]:
@@ -21,9 +41,35 @@ def links(ctx: Context) -> list[str]:
     return sorted(shared, key=lambda net: ctx.scenario.networks[net].purpose != "management")
 
 
+def nodeids(ctx: Context) -> dict[str, int]:
+    """Cluster node -> its nodeid in the nodelist (1, 2, ... in scenario order)."""
+    return {n: i for i, n in enumerate(ctx.cluster_nodes, start=1)}
+
+
+def quorum(ctx: Context, opts: ClusterOptions, nets: list[str]) -> Quorum:
+    atb = opts.auto_tie_breaker
+    ids = nodeids(ctx)
+    q = Quorum(
+        two_node=opts.two_node,
+        expected_votes=opts.expected_votes,
+        wait_for_all=opts.wait_for_all,
+        last_man_standing=opts.last_man_standing,
+        last_man_standing_window=opts.last_man_standing_window_ms if opts.last_man_standing else None,
+        auto_tie_breaker_node=" ".join(str(ids[n]) for n in atb) if isinstance(atb, tuple) else atb,
+    )
+    dev = opts.qdevice
+    if dev is None:
+        return q
+    host = ctx.scenario.nodes[dev.host].addresses
+    address = next(str(host[net]) for net in nets if net in host)  # the loader made sure there is one
+    votes = dev.votes(len(ids)) if dev.algorithm == "ffsplit" else None
+    return dataclasses.replace(q, device=dev, device_host=address, device_votes=votes)
+
+
 def config(ctx: Context) -> str:
     nets = links(ctx)
-    nodes = [RingNode(n, [str(ctx.scenario.nodes[n].addresses[net]) for net in nets]) for n in ctx.cluster_nodes]
+    ids = nodeids(ctx)
+    nodes = [RingNode(n, ids[n], [str(ctx.scenario.nodes[n].addresses[net]) for net in nets]) for n in ids]
     return render(
         "corosync.conf.j2",
         scenario=ctx.scenario.name,
@@ -32,6 +78,7 @@ def config(ctx: Context) -> str:
         opts=ctx.opts,
         links=nets,
         nodes=nodes,
+        quorum=quorum(ctx, ctx.opts, nets),
     )
 
 

@@ -2,6 +2,11 @@
 
 Indeterminate (`info`) ops may or may not have taken effect, so either outcome is fine; they are
 only counted. A `fail`ed op that took effect anyway is reported too, without failing the check.
+
+Messages: the trial pauses the consumer a little before its first fault (the consumer records `pause`), so
+confirmed messages sit in the queue through the fault; the drain after recovery must find them. A trial that
+asks for a backlog fails when fewer than that many were in the queue at the fault: a broker back with an empty
+queue would pass otherwise.
 """
 
 from __future__ import annotations
@@ -49,8 +54,42 @@ def lost_writes(history: History, present_ids: set[int], service: str = "mysql")
     return Check(name, True, f"all {len(acked)} acknowledged writes present; {notes}")
 
 
-def lost_messages(history: History, drained_ids: set[int], service: str = "rabbitmq") -> Check:
-    """Every confirmed publish must have been consumed during the run or drained from the queue after it."""
+def unconsumed(history: History, service: str = "rabbitmq", at: float | None = None) -> set[int]:
+    """Ids of the messages confirmed and not consumed by `at` (else by the end of the history): what the queue
+    must hold then."""
+    confirmed = _ids(o.value for o in history.select(f="publish", type=OK, service=service, until=at))
+    return confirmed - _ids(o.value for o in history.select(f="consume", type=OK, service=service, until=at))
+
+
+def _backlog(history: History, service: str, drained: set[int], wanted: int) -> tuple[str, str | None]:
+    """(what the queue held at the first fault after the consumer's pause and what became of it, the problem if
+    the backlog the trial asked for was not there). Without a pause (a trial without faults) there is none."""
+    pause = next(iter(history.select(f="pause", type=INFO, service=service)), None)
+    fault = None
+    if pause is not None:
+        fault = next(iter(history.select(f="fault", process="nemesis", since=pause.time)), None)
+    if pause is None or fault is None:
+        what = "the consumer never paused" if pause is None else "no fault came after the consumer's pause"
+        return "", f"{what}: no backlog of {wanted} confirmed messages was held through a fault" if wanted else None
+    held = unconsumed(history, service, at=fault.time)
+    later = _ids(o.value for o in history.select(f="consume", type=OK, service=service) if o.time > fault.time)
+    missing = held - drained - later
+    if missing:
+        said = f"{len(held)} in the queue at the fault, {len(missing)} of them missing after it"
+    elif held - drained:
+        said = f"{len(held)} in the queue at the fault, all received after it "
+        said += f"({len(held & drained)} drained, {len(held - drained)} consumed after the resume)"
+    else:
+        said = f"{len(held)} in the queue at the fault, all drained after recovery"
+    if len(held) < wanted:
+        return said, f"only {len(held)} confirmed messages were in the queue at the fault, fewer than the {wanted} held"
+    return said, None
+
+
+def lost_messages(history: History, drained_ids: set[int], service: str = "rabbitmq", *, backlog: int = 0) -> Check:
+    """Every confirmed publish must have been consumed during the run or drained from the queue after it. With
+    `backlog`, at least that many confirmed messages must have been in the queue at the fault (the consumer
+    paused before it): the check says how many, and that the drain after recovery found them."""
     confirmed = _values(history, "publish", OK, service)
     consumed = _values(history, "consume", OK, service)
     drained = _ids(drained_ids)
@@ -58,9 +97,14 @@ def lost_messages(history: History, drained_ids: set[int], service: str = "rabbi
     lost = confirmed - received
     notes = _side_notes(history, "publish", service, received)
     counts = f"{len(consumed)} consumed during the run, {len(drained)} drained after"
+    held, problem = _backlog(history, service, drained, backlog)
+    counts += f"; {held}" if held else ""
     name = f"lost-messages:{service}"
     if lost:
         detail = f"{len(lost)} of {len(confirmed)} confirmed messages lost: {id_list(lost)}"
-        detail += f"; {counts}; {notes}"
+        detail += f"; {counts}; {notes}" + (f"; {problem}" if problem else "")
         return Check(name, False, detail)
-    return Check(name, True, f"all {len(confirmed)} confirmed messages delivered ({counts}); {notes}")
+    detail = f"all {len(confirmed)} confirmed messages delivered ({counts}); {notes}"
+    if problem:  # nothing lost, but nothing was at stake either: a broker that came back empty would pass
+        return Check(name, False, f"{problem} (a broker back with an empty queue would pass); {detail}")
+    return Check(name, True, detail)

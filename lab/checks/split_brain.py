@@ -131,3 +131,30 @@ def vip_moves(history: History, vip: str, since: float) -> tuple[str | None, str
         elif len(nodes) == 1 and nodes[0] != before:
             return before, nodes[0], t
     return before, None, None
+
+
+def split_brain_in_window(
+    history: History, since: float, until: float | None = None, *, transient: int = 0, mounts: bool = False
+) -> Check:
+    """A split-brain the trial expects: passes only when a VIP (or, with `mounts`, a shared disk) was on 2+ nodes in
+    more than `transient` successive samples, first seen in [since, until) (the fault's window), and on no node
+    twice before `since` (a double VIP already there proves nothing about the fault). No samples after `since` is a
+    failure: a blind observer detects nothing."""
+    samples = _vip_samples(history) + (_mount_samples(history) if mounts else [])
+    samples.sort(key=lambda s: s[0])
+    name = "split-brain in the fault's window"
+    after = [s for s in samples if s[0] >= since]
+    if len(after) < 2:
+        return Check(name, False, f"{len(after)} observer samples after the fault: too few to detect anything")
+    episodes = [e for e in _episodes(samples) if e.samples > transient]
+    before = [e for e in episodes if e.first < since]
+    inside = [e for e in episodes if e.first >= since and (until is None or e.first < until)]
+    window = f"[{since:.3f}, {'end' if until is None else f'{until:.3f}'})"
+    if before:
+        return Check(name, False, f"already split before the fault: {before[0].describe()}")
+    if not inside:
+        late = [e for e in episodes if until is not None and e.first >= until]
+        seen = f"; only after it: {late[0].describe()}" if late else ""
+        return Check(name, False, f"no episode on 2+ nodes first seen in the fault's window {window}{seen}")
+    shown = "; ".join(e.describe() for e in inside[:3])
+    return Check(name, True, f"{len(inside)} episode(s) first seen in {window}: {shown} ({len(after)} samples after)")

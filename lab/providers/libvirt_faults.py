@@ -50,8 +50,12 @@ class LibvirtFaults(LibvirtCommands):
         dom = self.domain(node)
         if dom.isActive():
             raise ProviderError(f"{node} is still running: crash it before restarting")
-        dom.create()
-        self._wait_ssh(node)
+        self._booting.add(node)
+        try:
+            dom.create()
+            self._wait_ssh(node)
+        finally:
+            self._booting.discard(node)
         self._prepare(node)
         for cut_node, net in self._state.get("cut", []):  # a fresh domain's links are up: a pulled cable is not
             if cut_node == node:

@@ -39,6 +39,7 @@ class LibvirtNode(LabState):
         self._state: dict = self._load_state()
         self._remotes: dict = {}
         self._seen: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}  # last look at each guest
+        self._booting: set[str] = set()  # guests powered on by restart() whose SSH is not up yet
         self._vagrant = None
         self._fence: FenceTarget | None = None
         self._lock = threading.RLock()  # provisioning runs nodes in threads; vagrant calls and connects once each

@@ -57,7 +57,9 @@ class LibvirtObservation(LibvirtCommands):
         if node in self.client_nodes:
             out = sh("ip", "-n", self.client_netns(node), "-o", "-4", "addr", "show", check=False).stdout
             return ipv4_addresses(out), []
-        if not self.is_running(node):
+        if not self.is_running(node) or node in self._booting:
+            # powered off; or powered on from off by restart(), not answering SSH yet: it holds nothing until the lab
+            # starts its cluster stack, after the boot
             return [], []
         if self._paused(node):
             return self._seen.get(node, ([], []))

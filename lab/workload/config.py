@@ -7,6 +7,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# The trial creates this file in the workload's out_dir (its trial directory) to pause the AMQP consumer: from a
+# little before its first fault on, confirmed messages stay queued, and the drain after recovery must find them.
+PAUSE_FLAG = "consumer-paused"
+# How long the consumer waits for a delivery before it looks at the flag (and `stop`) again.
+CONSUME_POLL_S = 0.2
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -31,6 +37,8 @@ class WorkloadConfig:
     op_timeout_s: float = 1.0
     api_table: str = "api_writes"
     queue_type: str = "classic"  # or "quorum" (RabbitMQ's recommendation; the hardened profile)
+    # confirmed messages that must sit unconsumed in the queue when the first fault is applied (0: no pause)
+    backlog: int = 50
 
     @property
     def stall_s(self) -> float:
@@ -43,6 +51,22 @@ class WorkloadConfig:
         """The longest a client waits for one op: a connect (op_timeout_s), then a read or write timeout of twice
         op_timeout_s (sql.connect, amqp.channel, http.writer)."""
         return 3 * self.op_timeout_s
+
+    @property
+    def pause_flag(self) -> Path:
+        return Path(self.out_dir) / PAUSE_FLAG
+
+    @property
+    def pause_s(self) -> float:
+        """The longest the consumer takes to pause once the flag exists: one poll for a delivery, then closing its
+        connection (at most one op)."""
+        return CONSUME_POLL_S + self.max_op_s
+
+    @property
+    def backlog_s(self) -> float:
+        """The longest a healthy publisher takes to queue `backlog` confirmed messages behind a paused consumer:
+        each publish waits an interval and is confirmed within stall_s (a slower one is an outage)."""
+        return self.backlog * (self.interval_s + self.stall_s)
 
     @property
     def queue(self) -> str:
@@ -73,4 +97,5 @@ class WorkloadConfig:
             op_timeout_s=d.get("op_timeout_s", 1.0),
             api_table=d.get("api_table", "api_writes"),
             queue_type=d.get("queue_type", "classic"),
+            backlog=d.get("backlog", 50),
         )

@@ -1,5 +1,7 @@
-"""`python -m lab.workload.runner CONFIG` on the client node: run every client until SIGTERM.
-`python -m lab.workload.runner --verify CONFIG` reads back what survived and prints it as JSON."""
+"""`python -m lab.workload.runner CONFIG` on the client node: run every client until SIGTERM (the AMQP consumer
+takes nothing while the trial's `consumer-paused` flag exists in out_dir: lab/workload/amqp.py).
+`python -m lab.workload.runner --verify CONFIG` reads back what survived and prints it as JSON: every row, and
+every message still queued (with the consumer paused since before the first fault, every one confirmed since)."""
 
 from __future__ import annotations
 

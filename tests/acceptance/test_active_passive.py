@@ -17,12 +17,21 @@ from lab.checks.links import not_connected
 from lab.checks.ordering import group_order, parse
 from lab.checks.placement import group_nodes, online_nodes
 from lab.faults import make
-from lab.fixtures import assert_checks, assert_floor_holds, double_mount_seen, double_vip_seen, make_lab
+from lab.fixtures import (
+    assert_checks,
+    assert_floor_holds,
+    double_mount_seen,
+    double_vip_seen,
+    make_lab,
+    report_failback,
+)
 from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
 from provision import drbd
 
 pytestmark = pytest.mark.active_passive
+# What a split-brain on DRBD may lose: the writes and messages one side acknowledged, discarded when it reconnects.
+SPLIT_BRAIN_LOSSES = ("lost-writes", "lost-messages")
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +144,23 @@ def test_crash_of_active_node_moves_its_groups_to_the_peer(lab: Lab) -> None:
     with lab.trial("crash-active") as t:
         moved = [g for g, n in t.groups_before.items() if n == victim]
         t.fault("crash", victim)
-        placed = lab.settle(on=survivor, avoid=victim)
+        placed = t.settle(on=survivor, avoid=victim)
+        # power it on while the clients and the observer still run: what the return does (a failback: the guide
+        # sets no stickiness) is measured as the heal's own events, not missed after the trial
+        t.heal("crash", victim)
         res = t.finish(
-            bounds_ms={s: lab.pcmk.failover_bound_ms(s) for s in services(lab)},
-            settle_avoid=victim,
+            bounds_ms={s: lab.pcmk.failover_bound_ms(s, stop_first=True) for s in services(lab)},
             membership_change=True,
         )
-        t.heal("crash", victim)  # power it on again: the next test wants both nodes
     assert all(placed[g] == survivor for g in moved)
-    for ev in res.events:
+    crash = [ev for ev in res.events if ev.fault == "crash"]
+    for ev in crash:
         assert ev.downtime_ms is not None, f"{ev.service} never came back"
         if lab.scenario.services[ev.service].group in moved:
             assert ev.vip_to == [survivor], f"{ev.vip} should have moved to {survivor}, holders: {ev.vip_to}"
             assert ev.downtime_ms > 0, f"{ev.service} moved but the clients saw no gap: the probe is blind"
             assert_floor_holds(ev)
+    report_failback(t, res, victim)
     assert_checks(res)
 
 
@@ -305,6 +317,9 @@ def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> Non
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
     recover_drbd(lab, res, before, "freeze")
+    # every other check holds: on the shared stand-in the second copy cannot start (InnoDB's lock), so nothing
+    # acknowledged is lost; with DRBD each side wrote its own copy and recovery discards one: losses expected there
+    assert_checks(res, may_fail=SPLIT_BRAIN_LOSSES if lab.ctx.drbd else ())
     if not lab.ctx.drbd:
         lab.report.notes.append(
             "freeze/cut-all on netns: the peer's p_mysql start can fail while the other copy still holds InnoDB's "
@@ -341,6 +356,7 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
     recover_drbd(lab, res, before, "both NICs cut")
+    assert_checks(res, may_fail=SPLIT_BRAIN_LOSSES if lab.ctx.drbd else ())
 
 
 def ping_loss_pct(lab: Lab, src: str, address: str, count: int = 300) -> float:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lab.checks import lost_messages, lost_writes
+from lab.checks.durability import unconsumed
 from lab.history import History, Op
 
 pytestmark = pytest.mark.unit
@@ -85,3 +86,69 @@ def test_consume_invokes_do_not_count_as_received() -> None:
     h = rabbit({1: "ok"}, consumed=[])
     h.append(op(50, "invoke", "consume", 1, "rabbitmq"))
     assert not lost_messages(h, set()).passed
+
+
+def paused_run(consumed_before: int, published: int, pause_at: float, fault_at: float) -> History:
+    """Messages 1..published confirmed one per second (message i at time i), the first `consumed_before` consumed
+    right after; the consumer pauses at `pause_at`, the nemesis applies a fault at `fault_at`."""
+    h = History()
+    for i in range(1, published + 1):
+        h.extend([op(i - 0.05, "invoke", "publish", i, "rabbitmq"), op(i, "ok", "publish", i, "rabbitmq")])
+    h.extend(op(i + 0.5, "ok", "consume", i, "rabbitmq") for i in range(1, consumed_before + 1))
+    h.append(Op(pause_at, "rabbitmq-consumer", "info", "pause", service="rabbitmq"))
+    h.append(Op(fault_at, "nemesis", "info", "fault", {"fault": "crash", "target": "node1"}))
+    return h.sorted()
+
+
+def test_the_backlog_at_the_fault_is_counted_and_must_be_drained() -> None:
+    # 10 consumed, paused at 10.6; messages 11..70 confirmed by the fault at 70.5 (60 queued), 71..80 after it
+    h = paused_run(consumed_before=10, published=80, pause_at=10.6, fault_at=70.5)
+    c = lost_messages(h, drained_ids=set(range(11, 81)), backlog=50)
+    assert c.passed, c.detail
+    assert c.detail.startswith(
+        "all 80 confirmed messages delivered (10 consumed during the run, 70 drained after; "
+        "60 in the queue at the fault, all drained after recovery)"
+    )
+
+
+def test_a_broker_back_with_an_empty_queue_fails() -> None:
+    h = paused_run(consumed_before=10, published=80, pause_at=10.6, fault_at=70.5)
+    c = lost_messages(h, drained_ids=set(range(71, 81)), backlog=50)  # only what came after the fault
+    assert not c.passed
+    assert c.detail.startswith("60 of 80 confirmed messages lost: 11, 12,")
+    assert "60 in the queue at the fault, 60 of them missing after it" in c.detail
+
+
+def test_too_small_a_backlog_fails_even_when_nothing_is_lost() -> None:
+    # the fault came 5 s after the pause: 5 queued, fewer than the 50 asked for: nothing was at stake
+    h = paused_run(consumed_before=10, published=30, pause_at=10.6, fault_at=15.5)
+    c = lost_messages(h, drained_ids=set(range(11, 31)), backlog=50)
+    assert not c.passed
+    assert c.detail.startswith("only 5 confirmed messages were in the queue at the fault, fewer than the 50 held")
+    assert "all 30 confirmed messages delivered" in c.detail
+    assert lost_messages(h, drained_ids=set(range(11, 31)), backlog=5).passed
+
+
+def test_a_backlog_asked_for_without_a_pause_fails() -> None:
+    h = rabbit({1: "ok", 2: "ok"}, consumed=[1])
+    h.append(Op(50, "nemesis", "info", "fault", {"fault": "crash", "target": "node1"}))
+    c = lost_messages(h, drained_ids={2}, backlog=50)
+    assert not c.passed and c.detail.startswith("the consumer never paused: no backlog of 50")
+    assert lost_messages(h, drained_ids={2}).passed  # no backlog asked for (no fault applied by the trial): as before
+
+
+def test_backlog_messages_consumed_after_a_resume_count_as_received() -> None:
+    h = paused_run(consumed_before=10, published=80, pause_at=10.6, fault_at=70.5)
+    h.append(Op(90, "rabbitmq-consumer", "info", "resume", service="rabbitmq"))
+    h.extend(op(90 + i / 100, "ok", "consume", i, "rabbitmq") for i in range(11, 21))
+    c = lost_messages(h.sorted(), drained_ids=set(range(21, 81)), backlog=50)
+    assert c.passed, c.detail
+    assert "60 in the queue at the fault, all received after it (50 drained, 10 consumed after the resume)" in c.detail
+
+
+def test_unconsumed_is_what_the_queue_must_hold_at_a_time() -> None:
+    h = paused_run(consumed_before=10, published=80, pause_at=10.6, fault_at=70.5)
+    assert unconsumed(h, at=70.5) == set(range(11, 71))
+    assert unconsumed(h, at=5.2) == {5}  # 1..4 consumed by then, 5 confirmed at 5, consumed at 5.5
+    assert unconsumed(h) == set(range(11, 81))
+    assert unconsumed(h, service="other") == set()

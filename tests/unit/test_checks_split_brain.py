@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lab.checks import double_mounts, vip_holders, vip_moves, vip_timeline
+from lab.checks.split_brain import split_brain_in_window
 from lab.history import History, Op
 
 pytestmark = pytest.mark.unit
@@ -116,3 +117,40 @@ def test_a_one_sample_handover_overlap_is_reported_not_failed_only_when_allowed(
     assert vrrp.passed and "1 handover overlap(s)" in vrrp.detail and "lb1, lb2" in vrrp.detail
     longer = holders((1.0, {v: ["lb1", "lb2"]}), (1.1, {v: ["lb1", "lb2"]}), (1.2, {v: ["lb2"]}))
     assert not vip_holders(longer, transient=1).passed  # two samples: a double VIP, not a handover
+
+
+def _vip(t: float, *nodes: str) -> tuple[float, dict[str, list[str]]]:
+    return (t, {"10.0.0.10": list(nodes)})
+
+
+def test_an_expected_split_brain_counts_only_inside_the_fault_window() -> None:
+    h = holders(_vip(1.0, "a"), _vip(2.0, "a"), _vip(3.0, "a", "b"), _vip(4.0, "a", "b"), _vip(5.0, "b"))
+    c = split_brain_in_window(h, since=2.5, until=4.5)
+    assert c.passed and "first seen at 3.000" in c.detail
+    assert not split_brain_in_window(h, since=1.5, until=2.5).passed  # only after the window: not this fault's
+    assert "only after it" in split_brain_in_window(h, since=1.5, until=2.5).detail
+
+
+def test_a_split_already_there_before_the_fault_is_no_detection() -> None:
+    h = holders(_vip(1.0, "a", "b"), _vip(2.0, "a", "b"), _vip(3.0, "a", "b"))
+    c = split_brain_in_window(h, since=1.5)
+    assert not c.passed and "already split before the fault" in c.detail
+
+
+def test_no_samples_after_the_fault_is_a_failure_never_a_detection() -> None:
+    h = holders(_vip(1.0, "a", "b"))
+    c = split_brain_in_window(h, since=2.0)
+    assert not c.passed and "too few" in c.detail
+
+
+def test_a_handover_overlap_is_not_a_split_brain() -> None:
+    h = holders(_vip(1.0, "a"), _vip(2.0, "a", "b"), _vip(3.0, "b"), _vip(4.0, "b"))
+    assert not split_brain_in_window(h, since=1.5, transient=1).passed
+    assert split_brain_in_window(h, since=1.5, transient=0).passed
+
+
+def test_a_double_mount_is_a_split_brain_when_asked() -> None:
+    h = mounts((1.0, {"a": [["/dev/loop0", "/m"]]}), (2.0, {"a": [["/dev/loop0", "/m"]], "b": [["/dev/loop0", "/m"]]}))
+    h.extend(holders(_vip(1.0, "a"), _vip(2.0, "a")).ops)
+    assert not split_brain_in_window(h, since=1.5).passed
+    assert split_brain_in_window(h, since=1.5, mounts=True).passed

@@ -5,8 +5,20 @@ from pathlib import Path
 import pytest
 
 from lab.checks.availability import outage
-from lab.floors import Floor, answer_ms, chain, first_answer, last_answer, log_time, start_requests, stop_ms
+from lab.checks.floor import floor_check
+from lab.floors import (
+    LIMIT_FACTOR,
+    Floor,
+    answer_ms,
+    chain,
+    first_answer,
+    last_answer,
+    log_time,
+    start_requests,
+    stop_ms,
+)
 from lab.history import History, Op
+from lab.report import Event
 
 pytestmark = pytest.mark.unit
 
@@ -103,3 +115,25 @@ def test_every_recorded_floor_is_at_or_below_its_downtime(path: Path) -> None:
         if fl.stopped_at is not None:
             assert stop_ms(h, fl.service, [fl.stopped_at]) == (fl.stopped_at, fl.stop_ms)
         assert fl.total_ms <= down, f"{path.parent.name}: {fl.service} floor {fl.to_dict()} > downtime {down} ms"
+
+
+def _event(down: int | None, floor: Floor, resolution_ms: int = 3050) -> Event:
+    ev = Event("crash", "node1", 0.0, "mysql", down, "node2")
+    ev.floor_ms, ev.limit_ms = floor.total_ms, floor.limit_ms(resolution_ms)
+    return ev
+
+
+def test_the_floor_check_holds_a_downtime_between_floor_and_limit() -> None:
+    fl = Floor("mysql", 2200, {"n:p_ip:start": 100}, answer_ms=400, requested_at=1.0, method="m")
+    assert fl.limit_ms(3050) == 2700 * LIMIT_FACTOR + 3050
+    assert floor_check("t: ", _event(3300, fl), fl).passed
+    assert not floor_check("t: ", _event(2500, fl), fl).passed  # faster than the timers allow: a blind probe
+    assert not floor_check("t: ", _event(9000, fl), fl).passed  # past the limit: something waited
+    assert not floor_check("t: ", _event(None, fl), fl).passed
+
+
+def test_an_incomplete_floor_checks_the_lower_side_only() -> None:
+    fl = Floor("mysql", 2200, {}, method="m", complete=False)
+    assert fl.limit_ms(3050) is None
+    c = floor_check("t: ", _event(60_000, fl), fl)
+    assert c.passed and "limit" not in c.detail.split(";")[0]

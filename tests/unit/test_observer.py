@@ -1,11 +1,16 @@
 """The observer must admit when it was blind: a checker that saw no sample cannot have seen a double VIP."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from lab.history import History, Op
-from lab.observer import MAX_GAP_PERIODS, Observer
+from lab.history import History, JsonlRecorder, Op
+from lab.observer import MAX_GAP_PERIODS, QUORUM_CALL_PERIODS, QUORUM_CMD, QUORUM_PERIODS, Observer
+from lab.providers.base import Result
 
 pytestmark = pytest.mark.unit
 
@@ -38,3 +43,72 @@ def test_an_observer_error_fails(tmp_path) -> None:
 def test_no_sample_after_the_fault_fails(tmp_path) -> None:
     ok, _ = observer(tmp_path).coverage(History(samples(10, 10.1)), since=20)
     assert not ok
+
+
+# --- quorum samples ---------------------------------------------------------------------------------
+
+
+class QuorumProvider:
+    """node1 answers with a captured `corosync-quorumtool -s`; node2 hangs until released (a frozen corosync);
+    node3 is powered off; node4's corosync is down."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.release = threading.Event()
+        self.calls: dict[str, int] = {}
+        self.scenario = SimpleNamespace(
+            nodes_with_role=lambda role: [SimpleNamespace(name=n) for n in ("node1", "node2", "node3", "node4")]
+        )
+
+    def is_running(self, node: str) -> bool:
+        return node != "node3"
+
+    def run(self, node: str, cmd: str, *, timeout: float = 60.0, **_: object) -> Result:
+        assert cmd == QUORUM_CMD and timeout == 0.2 * QUORUM_CALL_PERIODS
+        self.calls[node] = self.calls.get(node, 0) + 1
+        if node == "node2":
+            self.release.wait()
+            return Result(node, cmd, 124, "", "\n(timed out after 1s)")
+        if node == "node4":
+            return Result(node, cmd, 1, "", "Cannot initialize CMAP service\n")
+        return Result(node, cmd, 0, self.text, "")
+
+
+def test_a_node_that_does_not_answer_costs_its_own_sample_only(tmp_path) -> None:
+    text = (Path(__file__).parent / "data" / "quorum" / "quorumtool-two-node.txt").read_text()
+    provider = QuorumProvider(text)
+    obs = Observer(provider, [], [], tmp_path, period_s=0.1, quorum_period_s=0.2)  # type: ignore[arg-type]
+    obs.quorum_nodes = ["node1", "node2", "node3", "node4"]
+    obs._qrec = JsonlRecorder(tmp_path / "observer-quorum.jsonl", "observer")
+    obs._qpool = ThreadPoolExecutor(max_workers=4)
+    try:
+        began = time.monotonic()
+        obs.sample_quorum()
+        obs.sample_quorum()
+        took = time.monotonic() - began
+    finally:
+        provider.release.set()
+        obs._qpool.shutdown(wait=True)
+        obs._qrec.close()
+    assert took < 2 * 0.2 + 1.0  # two rounds of one period each, not held up by node2's hung call
+    assert provider.calls == {"node1": 2, "node2": 1, "node4": 2}  # node2 not asked again while its call hangs
+    ops = History.load(tmp_path / "observer-quorum.jsonl").select(f="quorum")
+    assert len(ops) == 2 and all(o.process == "observer" for o in ops)
+    first = ops[0].value
+    assert list(first) == ["node1", "node2", "node3", "node4"]
+    assert first["node1"]["quorate"] is True and first["node1"]["members"] == ["node1", "node2"]
+    assert first["node2"] == {"error": "no answer within 200 ms"}
+    assert first["node3"] == {"error": "not running"}
+    assert first["node4"] == {"error": "rc 1: Cannot initialize CMAP service"}
+
+
+def test_quorum_nodes_default_to_the_cluster_nodes_and_a_topology_without_any_samples_none(tmp_path) -> None:
+    provider = QuorumProvider("")
+    provider.release.set()
+    provider.scenario = SimpleNamespace(nodes=[], nodes_with_role=lambda role: [])  # active/active: no corosync
+    obs = Observer(provider, [], [], tmp_path, period_s=0.05)  # type: ignore[arg-type]
+    obs.start()
+    obs.stop()
+    assert obs.quorum_nodes == [] and obs.quorum_samples == 0
+    assert not (tmp_path / "observer-quorum.jsonl").exists()
+    assert obs.quorum_period_s == 0.05 * QUORUM_PERIODS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import pickle
 from ipaddress import IPv4Address, IPv4Network
@@ -13,11 +12,11 @@ import pytest
 
 from lab import scenario as sc
 from lab.scenario import ScenarioError, load_scenario, parse_scenario, scenario_path
+from tests.unit.scenario_edits import DELETE, edited
 
 pytestmark = pytest.mark.unit
 
 PATH = Path("scenarios/test.yaml")
-DELETE = object()
 
 VALID: dict[str, Any] = {
     "topology": "active-passive",
@@ -51,17 +50,7 @@ VALID: dict[str, Any] = {
 
 def changed(*edits: tuple[str, Any]) -> dict[str, Any]:
     """A deep copy of VALID with each (dotted.path, value) set, or deleted for DELETE."""
-    data = copy.deepcopy(VALID)
-    for dotted, value in edits:
-        *parents, last = dotted.split(".")
-        target = data
-        for key in parents:
-            target = target[key]
-        if value is DELETE:
-            del target[last]
-        else:
-            target[last] = value
-    return data
+    return edited(VALID, *edits)
 
 
 def error(data: Any) -> ScenarioError:

@@ -1,0 +1,288 @@
+"""Quorum as the observer saw it, and what depends on it (pure functions of a History).
+
+The observer records `quorum` samples, one answer per cluster node from `corosync-quorumtool -s`
+(lab/checks/quorum_parse.py): {node: {"quorate": bool, "members": [names], "expected": int, ...}}. A node that did
+not answer (not running, corosync down, frozen) has an entry without a bool "quorate" and is judged by nobody.
+
+- quorum_partitions: at most one quorate partition at any moment;
+- resources_in_quorum: VIPs only on quorate nodes, unless no-quorum-policy=ignore says otherwise;
+- wait_for_all: no node quorate before every node has been a member at once.
+
+"No samples" is a failure everywhere: a checker that saw nothing cannot have seen a second partition.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.checks.base import Check
+from lab.history import INFO, History
+
+View = dict[str, Mapping[str, Any]]  # node -> its answer, answering nodes only
+Sample = tuple[float, View]
+
+
+def quorum_samples(history: History, since: float | None = None) -> list[Sample]:
+    """(time, answering nodes' answers) per `quorum` sample, in time order; a sample nobody answered is kept
+    (empty): it says the observer looked."""
+    out: list[Sample] = []
+    for o in history.select(f="quorum", type=INFO, since=since):
+        if isinstance(o.value, Mapping):
+            answered = {
+                str(n): e for n, e in o.value.items() if isinstance(e, Mapping) and isinstance(e.get("quorate"), bool)
+            }
+            out.append((o.time, answered))
+    return sorted(out, key=lambda s: s[0])
+
+
+def _members(entry: Mapping[str, Any]) -> set[str]:
+    return {str(m) for m in entry.get("members") or ()}
+
+
+def partitions(view: View) -> list[frozenset[str]]:
+    """The quorate partitions of one sample: quorate nodes that list each other as members, grouped (sorted)."""
+    quorate = {n: _members(e) for n, e in view.items() if e["quorate"]}
+    found: list[frozenset[str]] = []
+    placed: set[str] = set()
+    for start in sorted(quorate):
+        if start in placed:
+            continue
+        part, todo = {start}, [start]
+        while todo:
+            a = todo.pop()
+            for b in quorate:
+                if b not in part and b in quorate[a] and a in quorate[b]:
+                    part.add(b)
+                    todo.append(b)
+        placed |= part
+        found.append(frozenset(part))
+    return found
+
+
+def _disjoint(view: View, parts: list[frozenset[str]]) -> bool:
+    """Two partitions of which neither lists a node of the other: each formed its own membership (a split). Else
+    one still lists nodes that have left it: its corosync has not noticed the change yet (a stale view)."""
+    listed = [set().union(*(_members(view[n]) for n in p)) for p in parts]
+    return any(
+        not (listed[i] & parts[j]) and not (listed[j] & parts[i])
+        for i in range(len(parts))
+        for j in range(i + 1, len(parts))
+    )
+
+
+def _names(nodes: Collection[str]) -> str:
+    return "[" + ", ".join(sorted(nodes)) + "]"
+
+
+@dataclass
+class _Episode:
+    first: float
+    last: float
+    samples: int = 0
+    split: bool = False
+    parts: set[frozenset[str]] = field(default_factory=set)
+
+    def describe(self) -> str:
+        kind = "split (disjoint memberships)" if self.split else "stale view (one side lists the other)"
+        shown = " and ".join(_names(p) for p in sorted(self.parts, key=sorted))
+        ms = round((self.last - self.first) * 1000)
+        return f"{kind} {shown} first seen at {self.first:.3f} for {ms} ms ({self.samples} samples)"
+
+
+def _span(samples: list[Sample]) -> str:
+    nodes = {n for _, v in samples for n in v}
+    return f"{len(samples)} samples over {samples[-1][0] - samples[0][0]:.1f} s from {len(nodes)} answering nodes"
+
+
+def quorum_partitions(history: History, stale_s: float | None = None, since: float | None = None) -> Check:
+    """Fails when one sample shows two quorate partitions (split brain at the quorum level).
+
+    `stale_s`: two partitions of which one still lists members the other has (a node whose corosync has not yet
+    noticed a membership change, e.g. just thawed) are reported, not failed, while they last at most this long
+    (the caller's token + consensus). Two partitions that each formed their own membership always fail."""
+    name = "quorum-partitions"
+    samples = quorum_samples(history, since)
+    if not samples:
+        return Check(name, False, "no quorum samples recorded: nothing to judge")
+    if not any(v for _, v in samples):
+        return Check(name, False, f"{len(samples)} quorum samples but no node ever answered: nothing to judge")
+    episodes: list[_Episode] = []
+    current: _Episode | None = None
+    seen: set[frozenset[str]] = set()
+    for t, view in samples:
+        parts = partitions(view)
+        seen |= set(parts)
+        if len(parts) < 2:
+            current = None
+            continue
+        if current is None:
+            current = _Episode(t, t)
+            episodes.append(current)
+        current.last, current.samples = t, current.samples + 1
+        current.split |= _disjoint(view, parts)
+        current.parts |= set(parts)
+    span = _span(samples)
+    quorate = "; quorate partitions seen: " + (", ".join(_names(p) for p in sorted(seen, key=sorted)) or "none")
+    bad = [e for e in episodes if e.split or stale_s is None or e.last - e.first > stale_s]
+    brief = [e for e in episodes if e not in bad]
+    said = f"; {len(brief)} stale view(s) within {stale_s} s: " + "; ".join(e.describe() for e in brief[:3])
+    said = said if brief else ""
+    if not bad:
+        return Check(name, True, f"{span}: at most one quorate partition at a time{said}{quorate}")
+    shown = "; ".join(e.describe() for e in bad[:5]) + (f"; ... (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+    return Check(name, False, f"{len(bad)} episodes of 2+ quorate partitions: {shown} ({span}{said})")
+
+
+def _vip_samples(history: History) -> list[tuple[float, dict[str, set[str]]]]:
+    ops = history.select(f="vip-holders", type=INFO)
+    out = [(o.time, {str(v): set(ns or ()) for v, ns in o.value.items()}) for o in ops if isinstance(o.value, Mapping)]
+    return sorted(out, key=lambda s: s[0])
+
+
+def _inquorate_since(samples: list[Sample]) -> list[dict[str, float]]:
+    """Per quorum sample: node -> when its current stretch without quorum began (its first inquorate answer after
+    its last quorate one), for nodes inquorate in that sample. A sample a node missed neither ends nor starts one."""
+    since: dict[str, float] = {}
+    out: list[dict[str, float]] = []
+    for t, view in samples:
+        for n, e in view.items():
+            if e["quorate"]:
+                since.pop(n, None)
+            else:
+                since.setdefault(n, t)
+        out.append({n: s for n, s in since.items() if n in view and not view[n]["quorate"]})
+    return out
+
+
+def resources_in_quorum(
+    history: History, *, no_quorum_policy: str, grace_s: float, fail_when_ignored: bool = False
+) -> Check:
+    """VIP holders (the observer's `vip-holders` samples) only on quorate nodes.
+
+    Each VIP sample is judged by the latest quorum sample at or before it. A VIP a node gains while inquorate is
+    wrong at once; one it held when it lost quorum may stay for `grace_s` (the caller's: how long the group's stops
+    may take, in reverse order, the VIP last), and for ever under no-quorum-policy=freeze (Pacemaker keeps what
+    runs, starts nothing). Under no-quorum-policy=ignore resources run without quorum as configured: what was found
+    is reported (from each node's quorum loss on, no grace) and passes, unless `fail_when_ignored`."""
+    name = "quorum-resources"
+    qs, vs = quorum_samples(history), _vip_samples(history)
+    if not qs or not vs:
+        missing = " and ".join(w for w, s in (("quorum", qs), ("vip-holders", vs)) if not s)
+        return Check(name, False, f"no {missing} samples recorded: nothing to judge")
+    times = [t for t, _ in qs]
+    lost = _inquorate_since(qs)
+    open_: dict[tuple[str, str], _Held] = {}
+    found: list[_Held] = []
+    unjudged = 0
+    prev: tuple[float, dict[str, set[str]]] | None = None
+    for t, holders in vs:
+        i = bisect.bisect_right(times, t) - 1
+        for key in list(open_):
+            if key[1] not in holders.get(key[0], ()):
+                found.append(open_.pop(key))
+        for vip, nodes in holders.items():
+            for n in nodes:
+                entry = qs[i][1].get(n) if i >= 0 else None
+                if entry is None:
+                    unjudged += 1
+                    open_.pop((vip, n), None)
+                    continue
+                since, key = lost[i].get(n), (vip, n)
+                if since is None:  # quorate: whatever it holds is fine
+                    if key in open_:
+                        found.append(open_.pop(key))
+                    continue
+                if key not in open_:  # an episode, once begun, lasts while it holds the VIP without quorum
+                    gained = prev is not None and n not in prev[1].get(vip, ()) and prev[0] >= since
+                    # under ignore every VIP on an inquorate node is the finding, from its quorum loss on
+                    late = no_quorum_policy == "ignore" or (no_quorum_policy != "freeze" and t - since > grace_s)
+                    if not (gained or late):
+                        continue
+                    open_[key] = _Held(vip, n, since, t, t, gained=gained)
+                held = open_[key]
+                held.last, held.samples = t, held.samples + 1
+        prev = (t, holders)
+    found = sorted(found + list(open_.values()), key=lambda h: (h.first, h.vip, h.node))
+    span = f"{len(vs)} VIP samples judged by {len(qs)} quorum samples" + (
+        f" ({unjudged} holdings on nodes that had not answered, not judged)" if unjudged else ""
+    )
+    allowed = "" if no_quorum_policy == "freeze" else f" held past {grace_s:g} s or"
+    shown = "; ".join(h.describe() for h in found[:5]) + (f"; ... (+{len(found) - 5} more)" if len(found) > 5 else "")
+    if no_quorum_policy == "ignore":
+        what = f"{len(found)} episodes of a VIP on an inquorate node: {shown}" if found else "none on an inquorate node"
+        return Check(
+            name,
+            not (found and fail_when_ignored),
+            f"no-quorum-policy=ignore: resources run without quorum as configured; {what} ({span})",
+        )
+    policy = f"no-quorum-policy={no_quorum_policy}"
+    if not found:
+        return Check(name, True, f"{span}: no VIP{allowed} gained on an inquorate node ({policy})")
+    return Check(
+        name, False, f"{len(found)} episodes of a VIP{allowed} gained on an inquorate node ({policy}): {shown} ({span})"
+    )
+
+
+@dataclass
+class _Held:
+    vip: str
+    node: str
+    lost_at: float
+    first: float
+    last: float
+    samples: int = 0
+    gained: bool = False
+
+    def describe(self) -> str:
+        how = "gained" if self.gained else "still held"
+        ms = round((self.last - self.first) * 1000)
+        return (
+            f"{self.vip} {how} on {self.node} while inquorate (since {self.lost_at:.3f}): from {self.first:.3f} "
+            f"for {ms} ms ({self.samples} samples)"
+        )
+
+
+def wait_for_all(history: History, nodes: Collection[str], since: float | None = None) -> Check:
+    """No node quorate before every node of `nodes` has been a member at once (votequorum(5): "quorate for the
+    first time only after all nodes have been visible at least once at the same time"), in the samples after
+    `since` (when the cluster was started: wait_for_all guards a start, not a running cluster). A node's member list
+    holding all of `nodes` is the moment they were all seen."""
+    name = "quorum-wait-for-all"
+    expected = set(nodes)
+    samples = quorum_samples(history, since)
+    if not expected:
+        return Check(name, False, "no nodes given to wait for: nothing to judge")
+    if not samples:
+        return Check(name, False, "no quorum samples recorded: nothing to judge")
+    if not any(v for _, v in samples):
+        return Check(name, False, f"{len(samples)} quorum samples but no node ever answered: nothing to judge")
+    all_seen: tuple[float, str] | None = None
+    early: list[tuple[float, list[str], set[str]]] = []  # (time, quorate nodes, members seen by them)
+    for t, view in samples:
+        if all_seen is None:
+            whole = sorted(n for n, e in view.items() if expected <= _members(e))
+            if whole:
+                all_seen = (t, whole[0])
+        if all_seen is None:
+            quorate = sorted(n for n, e in view.items() if e["quorate"])
+            if quorate:
+                early.append((t, quorate, set().union(*(_members(view[n]) for n in quorate))))
+    span = _span(samples)
+    when = (
+        f"all {len(expected)} of {_names(expected)} first members together at {all_seen[0]:.3f} ({all_seen[1]}'s view)"
+        if all_seen
+        else f"{_names(expected)} never all members together"
+    )
+    if not early:
+        return Check(name, True, f"{span}: {when}; no node quorate before")
+    t0, first, members = early[0]
+    missing = _names(expected - members)
+    return Check(
+        name,
+        False,
+        f"{_names(first)} quorate at {t0:.3f} with members {_names(members)}, missing {missing}, in "
+        f"{len(early)} samples before {when} ({span})",
+    )

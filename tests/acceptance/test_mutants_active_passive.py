@@ -1,0 +1,146 @@
+"""Proof that the active/passive tests bite (issue 10 item 8): the cluster is made to misbehave on purpose and the
+check the acceptance tests assert must then fail. Each mutant is one trial on the guide profile; its failing checks
+are taken out of the report and replaced by one `mutant:<name>` check that passes only when the check failed.
+
+- lost-write: an acknowledged row deleted behind the clients' back -> lost-writes fails;
+- double-vip: the MySQL VIP added by hand on the passive node -> vip-holders fails;
+- slow-failover: the survivor banned from the group for longer than the crash's limit -> the floor/limit check fails;
+- purged-queue: the broker's queue emptied behind the clients' back after an orderly move -> lost-messages fails
+  (the backlog the paused consumer left in the queue is gone).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab import bounds
+from lab.checks.base import Check
+from lab.fixtures import make_lab
+from lab.floors import LIMIT_FACTOR
+from lab.session import Lab, TrialResult
+from lab.wait import until
+
+pytestmark = [pytest.mark.active_passive, pytest.mark.mutants]
+
+
+@pytest.fixture(scope="module")
+def lab(provider: str) -> Iterator[Lab]:
+    yield from make_lab("active-passive", "guide", provider)
+
+
+def mysql_node(lab: Lab) -> str:
+    return lab.settle()[lab.scenario.services["mysql"].group or ""]
+
+
+def peer(lab: Lab, node: str) -> str:
+    return next(n for n in lab.cluster_nodes if n != node)
+
+
+def caught(lab: Lab, res: TrialResult, name: str, check_part: str) -> Check:
+    """Take the mutant trial's checks and events out of the report (they judge a cluster broken on purpose) and
+    put in one check: the named check failed, as it must."""
+    lab.report.checks = [c for c in lab.report.checks if c not in res.checks]
+    lab.report.events = [e for e in lab.report.events if e not in res.events]
+    hit = [c for c in res.checks if check_part in c.name]
+    assert hit, f"mutant {name}: the trial ran no check named *{check_part}*: {[c.name for c in res.checks]}"
+    failed = [c for c in hit if not c.passed]
+    shown = failed[0].detail if failed else hit[0].detail
+    c = Check(f"mutant:{name}: {check_part} fails", bool(failed), f"{'caught' if failed else 'MISSED'}: {shown}")
+    lab.report.checks.append(c)
+    return c
+
+
+def test_a_deleted_acknowledged_write_fails_lost_writes(lab: Lab) -> None:
+    node = mysql_node(lab)
+    with lab.trial("mutant-lost-write") as t:
+        until(
+            lambda: len(t.history().select(service="mysql", type="ok", f="write")) >= 10,
+            timeout=lab.playbook.recovery_deadline_s(lab.ctx),
+            what="ten acknowledged writes",
+            seen=lambda: (t.dir / "workload.log").read_text()[-500:],
+        )
+        victim = t.history().select(service="mysql", type="ok", f="write")[3].value
+        r = lab.provider.run(node, f"mysql halab -e 'DELETE FROM writes WHERE id = {int(victim)}'", timeout=30)
+        assert r.ok, f"could not delete row {victim} on {node}: {r.stderr}"
+        res = t.finish()
+    c = caught(lab, res, "lost-write", "lost-writes:mysql")
+    assert c.passed, c.detail
+
+
+def test_a_vip_added_by_hand_on_the_passive_node_fails_vip_holders(lab: Lab) -> None:
+    node = mysql_node(lab)
+    other = peer(lab, node)
+    vip = lab.scenario.vip_for("mysql")
+    net = lab.scenario.networks[vip.network]
+    own = str(lab.scenario.nodes[other].addresses[vip.network])  # the peer's address on the VIP's network
+    dev = next(
+        line.split()[1]
+        for line in lab.provider.run(other, "ip -o -4 addr show", timeout=15).stdout.splitlines()
+        if f" {own}/" in line
+    )
+    with lab.trial("mutant-double-vip") as t:
+        since = time.time()
+        add = f"ip addr add {vip.address}/{net.cidr.prefixlen} dev {dev}"
+        assert lab.provider.run(other, add, timeout=15).ok
+        try:
+            # the observer must see it for longer than a handover may take
+            period = lab.provider.observe_period_s
+            until(
+                lambda: sum(
+                    1
+                    for o in t.history().select(f="vip-holders", since=since)
+                    if len(o.value.get(str(vip.address), ())) > 1
+                )
+                > lab.playbook.VIP_HANDOVER_SAMPLES + 1,
+                timeout=max(10.0, 50 * period),
+                what=f"{vip.address} seen on {node} and {other}",
+                seen=lambda: lab.status(),
+            )
+        finally:
+            lab.provider.run(other, f"ip addr del {vip.address}/{net.cidr.prefixlen} dev {dev}", timeout=15)
+        res = t.finish()
+    c = caught(lab, res, "double-vip", "vip-holders")
+    assert c.passed, c.detail
+
+
+def test_a_failover_held_back_past_its_limit_fails_the_floor_check(lab: Lab) -> None:
+    victim = mysql_node(lab)
+    survivor = peer(lab, victim)
+    grp = lab.scenario.services["mysql"].group or ""
+    # longer than the crash's limit can be: LIMIT_FACTOR x (membership + 2 s of member ops and start) + resolution
+    with lab.trial("mutant-slow-failover") as t:
+        hold_s = (LIMIT_FACTOR * (bounds.membership_ms(lab.opts) + 2000) + t.resolution_ms) / 1000
+        ban = lab.provider.run(survivor, f"crm_resource --ban --resource {grp} --node {survivor}", timeout=30)
+        assert ban.ok, ban.stderr
+        try:
+            t.fault("crash", victim)
+            time.sleep(hold_s)  # the mutation itself: a cluster that waits this long before it moves the group
+        finally:
+            lab.provider.run(survivor, f"crm_resource --clear --resource {grp}", timeout=30)
+        t.settle(on=survivor, avoid=victim)
+        t.heal("crash", victim)
+        res = t.finish(membership_change=True)
+    c = caught(lab, res, "slow-failover", "downtime:mysql within its floor and limit")
+    assert c.passed, c.detail
+
+
+def test_a_queue_purged_behind_the_clients_back_fails_lost_messages(lab: Lab) -> None:
+    from provision import rabbitmq
+
+    if "rabbitmq" not in lab.playbook.services(lab.ctx):
+        pytest.skip("LAB_SERVICES leaves RabbitMQ out of this run")
+    grp = lab.scenario.services["rabbitmq"].group or ""
+    node = lab.settle()[grp]
+    other = peer(lab, node)
+    with lab.trial("mutant-purged-queue") as t:
+        t.fault("standby", node)  # the consumer pauses and a backlog queues first (Trial.fault)
+        t.settle(on=other, avoid=node)
+        purge = lab.provider.run(other, f"rabbitmqctl {rabbitmq.NODE} -q purge_queue {t.cfg.queue}", timeout=60)
+        assert purge.ok, f"could not purge {t.cfg.queue} on {other}: {purge.stderr}"
+        t.heal("standby", node)
+        res = t.finish()
+    c = caught(lab, res, "purged-queue", "lost-messages:rabbitmq")
+    assert c.passed, c.detail

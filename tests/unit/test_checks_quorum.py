@@ -1,0 +1,293 @@
+"""lab/checks/quorum.py on synthetic histories, and lab/checks/quorum_parse.py on real corosync-quorumtool output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.checks.quorum import partitions, quorum_partitions, resources_in_quorum, wait_for_all
+from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.history import History, Op
+
+pytestmark = pytest.mark.unit
+
+DATA = Path(__file__).parent / "data" / "quorum"
+SEVEN = [f"node{i}" for i in range(1, 8)]
+VIP = "192.168.42.101"
+
+
+def answer(quorate: bool, members: list[str]) -> dict[str, Any]:
+    return {"quorate": quorate, "members": members, "expected": 7, "total": len(members), "quorum": 4, "flags": []}
+
+
+def q(t: float, **nodes: dict[str, Any]) -> Op:
+    return Op(t, "observer", "info", "quorum", nodes)
+
+
+def held(t: float, *nodes: str) -> Op:
+    return Op(t, "observer", "info", "vip-holders", {VIP: list(nodes)})
+
+
+def history(*ops: Op) -> History:
+    return History(sorted(ops, key=lambda o: o.time))
+
+
+def split(t: float, left: list[str], right: list[str], right_quorate: bool = False) -> Op:
+    """`left` quorate among themselves, `right` among themselves (quorate only if asked)."""
+    return q(t, **{n: answer(True, left) for n in left}, **{n: answer(right_quorate, right) for n in right})
+
+
+# --- the parser, on output captured from live nodes (tests/unit/data/quorum/*.txt) ----------------------------
+
+
+def test_parse_a_quorate_two_node_cluster() -> None:
+    v = parse_quorumtool((DATA / "quorumtool-two-node.txt").read_text())
+    assert v["quorate"] is True
+    assert (v["expected"], v["highest_expected"], v["total"], v["quorum"]) == (2, 2, 2, 1)
+    assert v["flags"] == ["2Node", "Quorate", "WaitForAll"]
+    assert v["members"] == ["node1", "node2"] and v["member_ids"] == [1, 2] and v["node_id"] == 1
+    assert isinstance(v["ring_id"], str) and v["ring_id"]
+
+
+def test_parse_the_survivor_of_a_two_node_cluster() -> None:
+    v = parse_quorumtool((DATA / "quorumtool-two-node-alone.txt").read_text())
+    assert v["quorate"] is True and v["total"] == 1 and v["quorum"] == 1
+    assert v["members"] == ["node1"] and v["member_ids"] == [1]
+    assert "Quorate" in v["flags"] and "2Node" in v["flags"]
+
+
+def test_parse_a_node_waiting_for_all() -> None:
+    """node1's corosync restarted while node2 was down: wait_for_all keeps it inquorate ("Activity blocked")."""
+    v = parse_quorumtool((DATA / "quorumtool-wait-for-all.txt").read_text())
+    assert v["quorate"] is False and v["total"] == 1 and v["members"] == ["node1"]
+    assert "WaitForAll" in v["flags"] and "Quorate" not in v["flags"]
+
+
+def test_parse_the_guides_full_size_cluster() -> None:
+    """Seven nodes on the rendered tests/unit/data/quorum/full-size.yaml (corosync 3.1.7 on netns), all joined."""
+    v = parse_quorumtool((DATA / "quorumtool-full-size.txt").read_text())
+    assert v["quorate"] is True and (v["expected"], v["total"], v["quorum"]) == (7, 7, 4)
+    assert v["flags"] == ["Quorate", "WaitForAll", "LastManStanding"]
+    assert v["members"] == SEVEN and v["member_ids"] == list(range(1, 8))
+
+
+def test_parse_last_man_standing_after_its_window() -> None:
+    """Three of the seven killed: 10 s later (the window) votequorum recalculated expected votes and quorum."""
+    v = parse_quorumtool((DATA / "quorumtool-full-size-lms.txt").read_text())
+    assert v["quorate"] is True and (v["expected"], v["highest_expected"], v["total"], v["quorum"]) == (4, 4, 4, 3)
+    assert v["members"] == SEVEN[:4] and "LastManStanding" in v["flags"]
+
+
+def test_parse_the_qdevice_row_is_no_member() -> None:
+    text = (DATA / "quorumtool-two-node.txt").read_text()
+    head, _, _ = text.partition("Membership information")
+    table = (
+        "Membership information\n----------------------\n    Nodeid      Votes    Qdevice Name\n"
+        "         1          1    A,V,NMW node1 (local)\n         2          1    A,V,NMW node2\n"
+        "         0          1            Qdevice\n"
+    )
+    v = parse_quorumtool(head + table)
+    assert v["members"] == ["node1", "node2"] and v["member_ids"] == [1, 2]
+
+
+@pytest.mark.parametrize("text", ["", "Cannot initialize CMAP service\n", "Quorum information\nQuorate: Yes\n"])
+def test_parse_refuses_what_is_not_quorumtool_output(text: str) -> None:
+    with pytest.raises(QuorumParseError):
+        parse_quorumtool(text)
+
+
+# --- at most one quorate partition -------------------------------------------------------------------
+
+
+def test_no_quorum_samples_is_a_failure() -> None:
+    c = quorum_partitions(History([held(1.0, "node1")]))
+    assert not c.passed and "no quorum samples" in c.detail
+
+
+def test_samples_nobody_answered_are_a_failure() -> None:
+    c = quorum_partitions(history(q(1.0, node1={"error": "not running"}), q(1.5, node1={"error": "not running"})))
+    assert not c.passed and "no node ever answered" in c.detail
+
+
+def test_a_minority_without_quorum_is_one_partition() -> None:
+    ops = [q(1.0, **{n: answer(True, SEVEN) for n in SEVEN})]
+    ops += [split(1.5 + i / 2, SEVEN[:4], SEVEN[4:]) for i in range(4)]
+    c = quorum_partitions(history(*ops))
+    assert c.passed, c.detail
+    assert "at most one quorate partition" in c.detail and "[node1, node2, node3, node4]" in c.detail
+
+
+def test_two_quorate_halves_fail_naming_nodes_and_time() -> None:
+    both = {"node1": answer(True, ["node1", "node2"]), "node2": answer(True, ["node1", "node2"])}
+    ops = [q(1.0, **both)] + [split(2.0 + i / 2, ["node1"], ["node2"], right_quorate=True) for i in range(3)]
+    ops += [q(3.5, **both)]
+    c = quorum_partitions(history(*ops))
+    assert not c.passed
+    assert "1 episodes" in c.detail and "split (disjoint memberships) [node1] and [node2]" in c.detail
+    assert "first seen at 2.000 for 1000 ms (3 samples)" in c.detail
+
+
+def test_a_stale_view_is_reported_within_stale_s_and_fails_past_it() -> None:
+    """node1 just thawed still lists node2, which has formed its own membership without it."""
+    stale = {"node1": answer(True, ["node1", "node2"]), "node2": answer(True, ["node2"])}
+    ops = [q(1.0, **stale), q(1.5, **stale), q(2.0, node1=answer(False, ["node1"]), node2=answer(True, ["node2"]))]
+    strict = quorum_partitions(history(*ops))
+    assert not strict.passed and "stale view (one side lists the other)" in strict.detail
+    tolerant = quorum_partitions(history(*ops), stale_s=1.0)
+    assert tolerant.passed and "1 stale view(s) within 1.0 s" in tolerant.detail
+    assert not quorum_partitions(history(*ops), stale_s=0.4).passed
+
+
+def test_a_split_is_never_excused_as_stale() -> None:
+    ops = [split(1.0, ["node1"], ["node2"], right_quorate=True)]
+    assert not quorum_partitions(history(*ops), stale_s=60).passed
+
+
+def test_nodes_that_did_not_answer_are_not_judged() -> None:
+    ops = [q(1.0 + i / 2, node1=answer(True, ["node1"]), node2={"error": "no answer within 500 ms"}) for i in range(3)]
+    c = quorum_partitions(history(*ops))
+    assert c.passed and "1 answering nodes" in c.detail
+
+
+def test_partitions_group_nodes_that_list_each_other() -> None:
+    view = {
+        "a": answer(True, ["a", "b"]),
+        "b": answer(True, ["a", "b"]),
+        "c": answer(True, ["c", "a"]),  # lists a, but a does not list c
+        "d": answer(False, ["d"]),
+    }
+    assert partitions(view) == [frozenset({"a", "b"}), frozenset({"c"})]
+
+
+def test_since_leaves_out_what_came_before() -> None:
+    ops = [split(1.0, ["node1"], ["node2"], right_quorate=True), q(5.0, node1=answer(True, ["node1", "node2"]))]
+    assert quorum_partitions(history(*ops), since=2.0).passed
+
+
+# --- resources only in a quorate partition -----------------------------------------------------------
+
+
+def lose_quorum_at(t_loss: float, vip_until: float, *, gain_at: float | None = None, end: float = 20.0) -> History:
+    """node1 quorate with node2 until `t_loss`, then alone and inquorate; it holds the VIP until `vip_until`
+    (or, with `gain_at`, gets it only then). Quorum sampled every 0.5 s, VIPs every 0.1 s."""
+    ops = []
+    t = 0.0
+    while t <= end:
+        alone = t >= t_loss
+        ops.append(q(t, node1=answer(not alone, ["node1"] if alone else ["node1", "node2"])))
+        t = round(t + 0.5, 3)
+    t = 0.0
+    while t <= end:
+        holds = (t < vip_until) if gain_at is None else (gain_at <= t < vip_until)
+        ops.append(held(t, *(["node1"] if holds else ["node2"] if gain_at is not None and t < gain_at else [])))
+        t = round(t + 0.1, 3)
+    return history(*ops)
+
+
+def test_resources_need_samples_of_both() -> None:
+    c = resources_in_quorum(History([held(1.0, "node1")]), no_quorum_policy="stop", grace_s=5)
+    assert not c.passed and "no quorum samples" in c.detail
+    c = resources_in_quorum(History([q(1.0, node1=answer(True, ["node1"]))]), no_quorum_policy="stop", grace_s=5)
+    assert not c.passed and "no vip-holders samples" in c.detail
+
+
+def test_a_vip_released_within_the_grace_passes() -> None:
+    c = resources_in_quorum(lose_quorum_at(10.0, 12.0), no_quorum_policy="stop", grace_s=5)
+    assert c.passed, c.detail
+    assert "no VIP held past 5 s or gained on an inquorate node (no-quorum-policy=stop)" in c.detail
+
+
+def test_a_vip_held_past_the_grace_fails_naming_node_and_times() -> None:
+    c = resources_in_quorum(lose_quorum_at(10.0, 18.0), no_quorum_policy="stop", grace_s=5)
+    assert not c.passed
+    assert f"{VIP} still held on node1 while inquorate (since 10.000): from 15.100" in c.detail
+
+
+def test_a_vip_gained_without_quorum_fails_at_once() -> None:
+    c = resources_in_quorum(lose_quorum_at(10.0, 13.0, gain_at=11.0), no_quorum_policy="stop", grace_s=30)
+    assert not c.passed
+    assert f"{VIP} gained on node1 while inquorate (since 10.000): from 11.000 for 1900 ms (20 samples)" in c.detail
+
+
+def test_freeze_keeps_what_runs_but_starts_nothing() -> None:
+    assert resources_in_quorum(lose_quorum_at(10.0, 20.0), no_quorum_policy="freeze", grace_s=1).passed
+    c = resources_in_quorum(lose_quorum_at(10.0, 13.0, gain_at=11.0), no_quorum_policy="freeze", grace_s=1)
+    assert not c.passed and "gained on node1" in c.detail
+
+
+def test_ignore_reports_the_split_brain_as_found() -> None:
+    h = lose_quorum_at(10.0, 18.0)
+    c = resources_in_quorum(h, no_quorum_policy="ignore", grace_s=5)
+    assert c.passed and c.detail.startswith("no-quorum-policy=ignore: resources run without quorum as configured")
+    assert "still held on node1 while inquorate (since 10.000): from 10.000" in c.detail  # no grace under ignore
+    assert not resources_in_quorum(h, no_quorum_policy="ignore", grace_s=5, fail_when_ignored=True).passed
+    quiet = resources_in_quorum(lose_quorum_at(10.0, 9.0), no_quorum_policy="ignore", grace_s=5)
+    assert quiet.passed and "none on an inquorate node" in quiet.detail
+
+
+def test_holders_whose_quorum_is_unknown_are_counted_not_judged() -> None:
+    ops = [q(0.0, node1={"error": "not running"}), held(0.5, "node1"), held(0.6, "node1")]
+    c = resources_in_quorum(history(*ops), no_quorum_policy="stop", grace_s=0)
+    assert c.passed and "2 holdings on nodes that had not answered, not judged" in c.detail
+
+
+# --- wait_for_all ------------------------------------------------------------------------------------
+
+
+def test_wait_for_all_needs_samples_and_nodes() -> None:
+    assert not wait_for_all(History([]), SEVEN).passed
+    assert not wait_for_all(history(q(1.0, node1=answer(False, ["node1"]))), []).passed
+
+
+def test_a_partial_start_stays_inquorate() -> None:
+    ops = [q(1.0 + i / 2, **{n: answer(False, SEVEN[:4]) for n in SEVEN[:4]}) for i in range(6)]
+    c = wait_for_all(history(*ops), SEVEN)
+    assert c.passed and "never all members together" in c.detail and "no node quorate before" in c.detail
+
+
+def test_quorate_before_all_were_seen_fails() -> None:
+    ops = [q(1.0, **{n: answer(False, SEVEN[:3]) for n in SEVEN[:3]})]
+    ops += [q(1.5 + i / 2, **{n: answer(True, SEVEN[:4]) for n in SEVEN[:4]}) for i in range(3)]
+    ops += [q(3.5, **{n: answer(True, SEVEN) for n in SEVEN})]
+    c = wait_for_all(history(*ops), SEVEN)
+    assert not c.passed
+    assert "[node1, node2, node3, node4] quorate at 1.500" in c.detail
+    assert "missing [node5, node6, node7], in 3 samples before all 7" in c.detail
+    assert "first members together at 3.500" in c.detail
+
+
+def test_quorate_once_all_were_seen_passes() -> None:
+    ops = [q(1.0, **{n: answer(False, SEVEN[:5]) for n in SEVEN[:5]})]
+    ops += [q(1.5, **{n: answer(True, SEVEN) for n in SEVEN})]
+    ops += [split(2.0 + i / 2, SEVEN[:4], SEVEN[4:]) for i in range(3)]  # a later split keeps quorum: fine
+    c = wait_for_all(history(*ops), SEVEN)
+    assert c.passed and "first members together at 1.500 (node1's view)" in c.detail
+
+
+def test_wait_for_all_since_the_restart() -> None:
+    before = q(1.0, **{n: answer(True, SEVEN) for n in SEVEN})  # the cluster before the power cut
+    after = [q(10.0 + i / 2, **{n: answer(True, SEVEN[:4]) for n in SEVEN[:4]}) for i in range(2)]
+    assert wait_for_all(history(before, *after), SEVEN).passed  # seen together before: vacuous
+    assert not wait_for_all(history(before, *after), SEVEN, since=5.0).passed
+
+
+# --- a live history: the full-size cluster's start-up and last_man_standing (tests/unit/data/quorum) -------------
+
+LIVE = History.load(DATA / "full-size-start.jsonl")  # the observer's samples: 4 of 7 started, then 3 more, 3 killed
+
+
+def test_live_start_up_four_of_seven_were_held_inquorate_until_all_were_seen() -> None:
+    c = wait_for_all(LIVE, SEVEN)
+    assert c.passed and "all 7 of" in c.detail and "no node quorate before" in c.detail
+    four = [o for o in LIVE.select(f="quorum") if len(o.value["node1"].get("members") or ()) == 4]
+    assert four and not any(e.get("quorate") for o in four[:5] for e in o.value.values())
+    # the checker judges by the nodes it is given: with an eighth that never came, the seven were quorate too early
+    assert wait_for_all(LIVE, [*SEVEN, "node8"]).passed is False
+
+
+def test_live_history_has_one_quorate_partition_and_the_lms_recalculation() -> None:
+    assert quorum_partitions(LIVE).passed
+    last = LIVE.select(f="quorum")[-1].value["node1"]
+    assert (last["expected"], last["quorum"], last["members"]) == (4, 3, SEVEN[:4])
