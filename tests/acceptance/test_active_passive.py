@@ -30,8 +30,14 @@ from lab.wait import holds, until
 from provision import drbd
 
 pytestmark = pytest.mark.active_passive
-# What a split-brain on DRBD may lose: the writes and messages one side acknowledged, discarded when it reconnects.
-SPLIT_BRAIN_LOSSES = ("lost-writes", "lost-messages")
+
+
+def split_brain_losses(lab: Lab) -> tuple[str, ...]:
+    """What a split-brain of the guide profile may lose, asserted exactly: with DRBD each side writes its own copy
+    and recovery discards one (writes and messages); on the shared stand-in disk both sides mount one filesystem, so
+    MySQL's second copy cannot start (InnoDB's lock) and no acknowledged write may be lost, while two RabbitMQ brokers
+    run on one mnesia directory and confirmed messages may be (measured in a CI run: 27 of 219)."""
+    return ("lost-writes", "lost-messages") if lab.ctx.drbd else ("lost-messages",)
 
 
 @pytest.fixture(scope="module")
@@ -317,9 +323,7 @@ def test_freeze_of_active_node_without_fencing_is_a_split_brain(lab: Lab) -> Non
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
     recover_drbd(lab, res, before, "freeze")
-    # every other check holds: on the shared stand-in the second copy cannot start (InnoDB's lock), so nothing
-    # acknowledged is lost; with DRBD each side wrote its own copy and recovery discards one: losses expected there
-    assert_checks(res, may_fail=SPLIT_BRAIN_LOSSES if lab.ctx.drbd else ())
+    assert_checks(res, may_fail=split_brain_losses(lab), lab=lab)  # every other check holds
     if not lab.ctx.drbd:
         lab.report.notes.append(
             "freeze/cut-all on netns: the peer's p_mysql start can fail while the other copy still holds InnoDB's "
@@ -356,7 +360,7 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
         res = t.finish(expect_split_brain=True)
     assert res.check("split-brain").passed, res.check("split-brain").detail
     recover_drbd(lab, res, before, "both NICs cut")
-    assert_checks(res, may_fail=SPLIT_BRAIN_LOSSES if lab.ctx.drbd else ())
+    assert_checks(res, may_fail=split_brain_losses(lab), lab=lab)
 
 
 def ping_loss_pct(lab: Lab, src: str, address: str, count: int = 300) -> float:
