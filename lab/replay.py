@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import tarfile
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lab.bundle import reports_dir
 from lab.compare import side_by_side
 from lab.faults import FAULTS
 
@@ -132,17 +133,19 @@ def replay(
     from lab.scenario import load_scenario, renamed
     from lab.session import Lab
 
-    with tempfile.TemporaryDirectory(prefix="halab-replay-") as tmp:
-        work = Path(tmp)
-        run = open_bundle(bundle, work)
-        manifest, scenario_file, schedule_file, seed = prepare(run, work)
-        original = json.loads((run / "report.json").read_text())
-        name = lab_name or manifest.get("lab") or original["scenario"]
-        sc = renamed(load_scenario(scenario_file), name)
-        schedule = sched.load_schedule(schedule_file, sc)
-        lab = Lab(sc, provider=provider or manifest.get("provider"), profile=manifest.get("profile"), seed=seed)
-        echo(f"replaying {run.name} of {name}: profile {lab.profile}, seed {seed}, schedule {schedule_file.name}")
-        play.run(lab, schedule, sched.plan(schedule, seed), echo=echo)
-        again = json.loads((lab.run_dir / "report.json").read_text())
-        prefixes = trial_names(run) | trial_names(lab.run_dir)
-        return again["verdict"], side_by_side(original, again, prefixes=prefixes)
+    # unpacked where it stays: the replay lab's registry entry names the scenario file in it (`halab down` reads it)
+    work = reports_dir() / "replays" / bundle.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    run = open_bundle(bundle, work)
+    manifest, scenario_file, schedule_file, seed = prepare(run, work)
+    original = json.loads((run / "report.json").read_text())
+    name = lab_name or manifest.get("lab") or original["scenario"]
+    sc = renamed(load_scenario(scenario_file), name)
+    schedule = sched.load_schedule(schedule_file, sc)
+    lab = Lab(sc, provider=provider or manifest.get("provider"), profile=manifest.get("profile"), seed=seed)
+    echo(f"replaying {run.name} of {name}: profile {lab.profile}, seed {seed}, schedule {schedule_file.name}")
+    play.run(lab, schedule, sched.plan(schedule, seed), echo=echo)
+    again = json.loads((lab.run_dir / "report.json").read_text())
+    prefixes = trial_names(run) | trial_names(lab.run_dir)
+    return again["verdict"], side_by_side(original, again, prefixes=prefixes)

@@ -21,13 +21,19 @@ class Secrets:
         return bytes.fromhex(self.corosync_authkey_hex)
 
 
+def _password() -> str:
+    """24 URL-safe characters that never start with '-': `rabbitmqctl add_user halab -x…` reads a leading dash as
+    an option and fails (exit 64), as a run here did."""
+    return "p" + secrets.token_urlsafe(18)[1:]
+
+
 def load_or_create(state_dir: Path) -> Secrets:
     path = state_dir / "secrets.json"
     if path.exists():
         return Secrets(**json.loads(path.read_text()))
     s = Secrets(
-        mysql_password=secrets.token_urlsafe(18),
-        rabbitmq_password=secrets.token_urlsafe(18),
+        mysql_password=_password(),
+        rabbitmq_password=_password(),
         # Erlang cookies are printable; upper-case letters as rabbitmq's own generator makes.
         erlang_cookie="".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(20)),
         corosync_authkey_hex=secrets.token_bytes(128).hex(),
