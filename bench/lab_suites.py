@@ -1,9 +1,13 @@
-"""Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`): runs each acceptance suite once
+"""Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`, `lab-quorum`): runs each suite once
 and prints, from its reports, wall time per phase, memory per node, each measured downtime next to its floor and
 limit (the aim: downtime/floor <= 1.5), what collecting the run's evidence cost (aim: <= 5 s per run on netns and
 <= 10 % of its wall time) and the packed bundle's size (aim: a whole active/passive suite <= 20 MiB).
 
-    python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|all] [-- pytest args]
+    python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|quorum|all] [-- pytest args]
+
+For a Pacemaker topology it also prints each quorum transition (grouped by the nodes that made it together), its
+delay after the trial's first fault, next to what the timers imply (corosync's token timeout as it runs, with
+token_coefficient past two nodes; consensus; last_man_standing_window).
     python bench/lab_suites.py --schedule schedules/ap-crash-holder.yaml [--scenario active-passive]
 
 The second form runs `halab run` once and prints the same figures plus the schedule's own overhead.
@@ -71,6 +75,33 @@ def print_report(r: dict) -> None:
     print("before the service, the service's start request until the clients' first answer: a lower bound.")
 
 
+def print_quorum(r: dict) -> None:
+    from lab import bounds
+    from lab.checks.quorum import describe_transition, grouped
+    from lab.scenario import ScenarioError, load_scenario
+
+    if not r.get("quorum"):
+        return
+    try:
+        opts = load_scenario(r["scenario"]).options(r["profile"])
+        window = opts.last_man_standing_window_ms or 10000
+        lms = f"last_man_standing_window {window} ms" if opts.last_man_standing else ""
+        print(
+            f"quorum transitions (timers: token {bounds.token_timeout_ms(opts)} ms as corosync runs it, consensus "
+            f"{opts.consensus_ms} ms, membership {bounds.membership_ms(opts)} ms{', ' + lms if lms else ''})"
+        )
+    except ScenarioError:  # a lab named otherwise than its scenario: the timers are in its bundle's scenario
+        print("quorum transitions")
+    by_trial: dict[str, list[dict]] = {}
+    for row in r["quorum"]:
+        by_trial.setdefault(row["trial"], []).append(row)
+    for trial, rows in by_trial.items():
+        origin = rows[0]["time"] - rows[0]["at_ms"] / 1000  # the trial's first fault
+        print(f"  {trial}:")
+        for g in grouped(rows):
+            print(f"    {describe_transition(g, origin)}")
+
+
 def print_bundle(run_dir: Path, r: dict) -> None:
     """What the run's evidence cost (bundle.json's own timings) and its packed size (`halab bundle`)."""
     from lab import bundle
@@ -103,14 +134,14 @@ def run_schedule(provider: str, scenario: str, schedule: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--provider", default=os.environ.get("LAB_PROVIDER", "netns"))
-    ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "all"])
+    ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "quorum", "all"])
     ap.add_argument("--schedule", help="run this schedule with `halab run` instead of the suites")
     ap.add_argument("--scenario", default="active-passive", help="the scenario for --schedule")
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
     if args.schedule:
         return run_schedule(args.provider, args.scenario, args.schedule)
-    suites = ["active_passive", "active_active"] if args.suite == "all" else [args.suite]
+    suites = ["active_passive", "active_active", "quorum"] if args.suite == "all" else [args.suite]
     out = REPO / "reports" / "bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     walls, worst = {}, 0
     for suite in suites:
@@ -118,6 +149,7 @@ def main() -> int:
         worst = worst or rc
     for path in sorted(out.glob("*/*/*/report.json")):
         print_report(r := json.loads(path.read_text()))
+        print_quorum(r)
         print_bundle(path.parent, r)
     for suite, wall in walls.items():
         print(f"suite {suite}: {wall:.1f} s wall")

@@ -52,10 +52,20 @@ def op_ms(cib_resources_xml: str, primitive: str, name: str, field: str = "timeo
     return DEFAULT_OP_TIMEOUT_MS
 
 
+# corosync.conf(5) token_coefficient's default: the lab never writes one
+TOKEN_COEFFICIENT_MS = 650
+
+
+def token_timeout_ms(opts: ClusterOptions) -> int:
+    """The token timeout corosync runs with: `token`, plus token_coefficient for each node past two in the
+    nodelist (corosync.conf(5); 1000 ms on the guide's seven nodes is 4250 ms)."""
+    return opts.token_ms + max(0, opts.nodelist_size - 2) * TOKEN_COEFFICIENT_MS
+
+
 def membership_ms(opts: ClusterOptions) -> int:
     """Corosync declares a silent peer lost after the token timeout, then needs consensus to form
-    the new membership."""
-    return opts.token_ms + opts.consensus_ms
+    the new membership (the lab writes consensus itself: it does not grow with the nodes)."""
+    return token_timeout_ms(opts) + opts.consensus_ms
 
 
 def failover_bound_ms(opts: ClusterOptions, cib_resources_xml: str, group: str, *, stop_first: bool = False) -> int:

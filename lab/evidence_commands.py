@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from provision import galera, haproxy, keepalived, pacemaker, rabbitmq, rabbitmq_cluster
+from provision import galera, haproxy, keepalived, pacemaker, qdevice, rabbitmq, rabbitmq_cluster
 
 if TYPE_CHECKING:
     from lab.session import Lab
@@ -90,17 +90,37 @@ def common(lab: Lab) -> list[Command]:
     ]
 
 
-def active_passive(lab: Lab) -> list[Command]:
+def pacemaker_cluster(lab: Lab) -> list[Command]:
+    """What every Pacemaker topology's nodes say of their cluster (crm_report's core)."""
     pcmk = {"pacemaker"}
-    # the shared disks as each node mounts them (a double mount shows here), and DRBD's own view where it runs
-    storage = [_cmd("mounts", "awk '$1 ~ \"^/dev/(loop|drbd)\"' /proc/self/mounts", pcmk, local=True)]
-    storage += [_cmd("drbd", "drbdadm status", pcmk)] if lab.ctx.drbd else []
     return [
         _file("corosync.conf", "/etc/corosync/corosync.conf", pcmk, STAGES_EVERY),
         _cmd("corosync-quorumtool", "corosync-quorumtool -s", pcmk, "pgrep -x corosync >/dev/null", "corosync down"),
         _cmd("corosync-cfgtool", "corosync-cfgtool -s", pcmk, "pgrep -x corosync >/dev/null", "corosync down"),
         _cmd("cibadmin", "cibadmin -Q", pcmk, "pgrep -x pacemakerd >/dev/null", "pacemaker down"),
         _cmd("crm_mon", "crm_mon -1 -r -o", pcmk, "pgrep -x pacemakerd >/dev/null", "pacemaker down"),
+        _file("crm-config", pacemaker.CRM_FILE, pcmk),
+    ]
+
+
+def quorum(lab: Lab) -> list[Command]:
+    """The cluster's, and a qdevice's both ends: each node's device and the arbiter's votes (qnetd's ACK/NACK)."""
+    if lab.scenario.options(lab.profile).qdevice is None:
+        return pacemaker_cluster(lab)
+    return [
+        *pacemaker_cluster(lab),
+        _cmd("qdevice", qdevice.QDEVICE_STATUS, {"pacemaker"}, "pgrep -f corosync-qdevice >/dev/null", "qdevice down"),
+        _cmd("qnetd", qdevice.QNETD_STATUS, {"qnetd"}, "pgrep -x corosync-qnetd >/dev/null", "qnetd down"),
+    ]
+
+
+def active_passive(lab: Lab) -> list[Command]:
+    pcmk = {"pacemaker"}
+    # the shared disks as each node mounts them (a double mount shows here), and DRBD's own view where it runs
+    storage = [_cmd("mounts", "awk '$1 ~ \"^/dev/(loop|drbd)\"' /proc/self/mounts", pcmk, local=True)]
+    storage += [_cmd("drbd", "drbdadm status", pcmk)] if lab.ctx.drbd else []
+    return [
+        *pacemaker_cluster(lab),
         *storage,
         _cmd(
             "mysql",
@@ -120,7 +140,6 @@ def active_passive(lab: Lab) -> list[Command]:
             STAGES_END,
             RABBITMQCTL_S,
         ),
-        _file("crm-config", pacemaker.CRM_FILE, pcmk),
         _file("mariadb-halab.cnf", "/etc/mysql/mariadb.conf.d/90-halab.cnf", {"mysql"}),
         _file("rabbitmq-env.conf", "/etc/rabbitmq/rabbitmq-env.conf", {"rabbitmq"}),
         *(_file(f"drbd-{s}.res", f"/etc/drbd.d/{s}.res", pcmk) for s in lab.scenario.services if lab.ctx.drbd),
@@ -180,7 +199,7 @@ def active_active(lab: Lab) -> list[Command]:
     ]
 
 
-TOPOLOGIES = {"active-passive": active_passive, "active-active": active_active}
+TOPOLOGIES = {"active-passive": active_passive, "active-active": active_active, "quorum": quorum}
 
 
 def for_node(lab: Lab, node: str, *, first: bool, end: bool) -> list[Command]:

@@ -49,6 +49,9 @@ class FaultEnv(Protocol):
 class Fault:
     name: ClassVar[str]
     help: ClassVar[str]
+    # parameters left out of params() (history, report, describe) while empty: added later, so what was recorded
+    # before them reads the same
+    quiet: ClassVar[tuple[str, ...]] = ()
     target: str  # a selector until `resolve`, a node name after
     chosen_by: str | None = dataclasses.field(default=None, compare=False)  # the selector it was resolved from
 
@@ -66,6 +69,8 @@ class Fault:
         for f in dataclasses.fields(self):
             if f.name not in skip:
                 v = getattr(self, f.name)
+                if f.name in self.quiet and not v:
+                    continue
                 out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
@@ -280,39 +285,54 @@ class Cut(Fault):
 @dataclass(frozen=True, kw_only=True)
 class Partition(_NetworkFault):
     name = "partition"
-    help = "drop frames between the target's side and `others` on one network (one_way: target -> others only)"
+    help = (
+        "drop frames between the target's side (the target and `side`) and `others` on one network (one_way: "
+        "from the target's side only)"
+    )
     others: tuple[str, ...] = ()  # selectors; empty: every other node on the network
     one_way: bool = False
+    side: tuple[str, ...] = ()  # selectors of more nodes on the target's side (a 4:3 split: three beside it)
+    quiet = ("side",)
 
     def check(self, scenario: Scenario) -> None:
         super().check(scenario)
-        for o in self.others:
-            try:
-                check(o, scenario)
-            except TargetError as exc:
-                raise FaultError(f"partition: others: {exc}") from None
+        for field_name in ("others", "side"):
+            for o in getattr(self, field_name):
+                try:
+                    check(o, scenario)
+                except TargetError as exc:
+                    raise FaultError(f"partition: {field_name}: {exc}") from None
 
     def resolve(self, env: FaultEnv) -> Self:
         me = super().resolve(env)
         live = env.live()
         try:
+            side = tuple(resolve(o, live) for o in self.side)
+        except TargetError as exc:
+            raise FaultError(f"partition: side: {exc}") from None
+        mine = {me.target, *side}
+        try:
             others = tuple(resolve(o, live) for o in self.others) or tuple(
                 # the nodes that are up: a powered-off VM has no bridge port to filter on
                 n
                 for n, node in env.scenario.nodes.items()
-                if me.network in node.addresses and n != me.target and env.provider.is_running(n)
+                if me.network in node.addresses and n not in mine and env.provider.is_running(n)
             )
         except TargetError as exc:
             raise FaultError(f"partition: others: {exc}") from None
-        if me.target in others:
-            raise FaultError(f"partition: {me.target} is on both sides")
+        both = sorted(mine & set(others))
+        if both:
+            raise FaultError(f"partition: {', '.join(both)} {'is' if len(both) == 1 else 'are'} on both sides")
+        off = [n for n in side if me.network not in env.scenario.nodes[n].addresses]
+        if off:
+            raise FaultError(f"partition: side: {', '.join(off)} not on {me.network}")
         if not others:
             raise FaultError(f"partition: nobody else on {me.network} to cut {me.target} off from")
-        return dataclasses.replace(me, others=others)
+        return dataclasses.replace(me, others=others, side=side)
 
     def apply(self, env: FaultEnv) -> None:
         p = env.provider
-        a = [p.port(self.target, self.network)]
+        a = [p.port(n, self.network) for n in (self.target, *self.side)]
         b = [p.port(n, self.network) for n in self.others]
         rules = [f"iifname {_set(a)} oifname {_set(b)} drop"]
         if not self.one_way:

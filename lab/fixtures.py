@@ -29,12 +29,12 @@ def providers_requested() -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()] or ["auto"]
 
 
-def scenario_for(topology: str) -> Scenario:
-    """LAB_SCENARIO (a name or a path) when it is of `topology`, else the shipped scenarios/<topology>.yaml: the
-    suites run unchanged on a user's own scenario."""
+def scenario_for(topology: str, shipped: str | None = None) -> Scenario:
+    """LAB_SCENARIO (a name or a path) when it is of `topology`, else the shipped scenarios/<shipped>.yaml (default:
+    the topology's name): the suites run unchanged on a user's own scenario."""
     wanted = os.environ.get("LAB_SCENARIO", "").strip()
     if not wanted:
-        return load_scenario(topology)
+        return load_scenario(shipped or topology)
     sc = load_scenario(wanted)
     if sc.topology != topology:
         pytest.fail(
@@ -44,11 +44,14 @@ def scenario_for(topology: str) -> Scenario:
     return sc
 
 
-def make_lab(topology: str, profile: str | None, provider: str | None = None) -> Iterator[Lab]:
-    """One lab of the scenario for `topology` under `profile`, up and provisioned, down after the module."""
+def make_lab(
+    topology: str, profile: str | None, provider: str | None = None, shipped: str | None = None
+) -> Iterator[Lab]:
+    """One lab of the scenario for `topology` (LAB_SCENARIO, else scenarios/<shipped or topology>.yaml) under
+    `profile`, up and provisioned, down after the module."""
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
-        sc = scenario_for(topology)
+        sc = scenario_for(topology, shipped)
     except ScenarioError as exc:
         pytest.fail(str(exc), pytrace=False)
     scenario = sc.name

@@ -77,6 +77,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds (up, provision, trial:*)
     memory_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {rss, pss} after provisioning
+    # each node's votequorum transitions per trial: {trial, node, time, at_ms (from the first fault), changes}
+    quorum: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -97,6 +99,7 @@ class Report:
             "notes": list(self.notes),
             "timings_s": dict(self.timings_s),
             "memory_kib": dict(self.memory_kib),
+            "quorum": list(self.quorum),
         }
 
     def write(self, directory: Path) -> Path:

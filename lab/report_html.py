@@ -21,6 +21,7 @@ from typing import Any
 
 from lab import report_plots as plots
 from lab.checks.availability import MEASURED_BY
+from lab.checks.quorum import describe_transition, grouped
 from lab.floors import LIMIT_FACTOR
 from lab.history import History
 from lab.report import iso_utc
@@ -281,12 +282,29 @@ def _history_html(t: TrialView, t0: float, t1: float) -> list[str]:
     return parts
 
 
-def _trial_html(t: TrialView, checks: list[tuple[int, dict[str, Any]]], trials: list[TrialView]) -> str:
+def _quorum_html(rows: list[dict[str, Any]]) -> str:
+    """The trial's votequorum transitions (report.json `quorum`), nodes with the same change in one sample as one
+    row: when (from the trial's first fault), who, what changed."""
+    out = []
+    for g in grouped(rows):
+        at = next((r["at_ms"] for r in rows if r["time"] == g["time"]), None)
+        what = describe_transition(g, g["time"]).split(": ", 1)[-1]
+        cells = (_ms(at), escape(_hms(g["time"])), escape(", ".join(g["nodes"])), escape(what))
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return '<h3>quorum transitions</h3>' + _table(["ms from fault", "time", "nodes", "change"], out)
+
+
+def _trial_html(
+    t: TrialView, checks: list[tuple[int, dict[str, Any]]], trials: list[TrialView], quorum: list[dict[str, Any]]
+) -> str:
     parts = [f'<section class="trial" id="{t.anchor}"><h2>trial: {escape(t.name)}</h2>']
     if t.t0 is None or t.t1 is None:
         parts.append(f'<p class="missing">no history recorded for this trial ({escape(t.source)})</p>')
     else:
         parts += _history_html(t, t.t0, t.t1)
+    mine_q = [r for r in quorum if r.get("trial") == t.name and isinstance(r.get("changes"), dict)]
+    if mine_q:
+        parts.append(_quorum_html(mine_q))
     if t.events:
         names = ", ".join(f"{e.get('fault')} on {e.get('target')} ({e.get('service')})" for e in t.events)
         parts.append(f'<p>events: {escape(names)} (<a href="#events">table</a>)</p>')
@@ -351,7 +369,8 @@ def render(run_dir: Path) -> str:
         body.append("<ul>" + "".join(f'<li><a href="#{t.anchor}">{escape(t.name)}</a></li>' for t in trials) + "</ul>")
     else:
         body.append(f'<p class="missing">no trials recorded ({escape(str(trials_dir))} has no trial directory)</p>')
-    body += [_trial_html(t, numbered, trials) for t in trials]
+    quorum = [r for r in report.get("quorum") or [] if isinstance(r, dict)]
+    body += [_trial_html(t, numbered, trials, quorum) for t in trials]
     # the suite's own tests and run-wide checks (ordering from pacemaker.log, ...): no trial prefix
     rest = [(i, c) for i, c in numbered if _owner(str(c.get("name", "")), trials) is None]
     if rest:

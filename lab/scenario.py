@@ -46,6 +46,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 TOPOLOGIES = {
     "active-passive": "guide ch. 2-3: Pacemaker running the guide's MySQL and RabbitMQ groups on a shared disk",
     "active-active": "guide ch. 6-9: Galera, a RabbitMQ cluster and APIs behind HAProxy + keepalived",
+    "quorum": "guide ch. 2 votequorum: a full-size cluster (or two nodes and a qdevice) with a group and a "
+    "promotable resource",
 }
 KNOWN_ROLES = frozenset(
     {"pacemaker", "mysql", "rabbitmq", "client", "galera", "haproxy", "keepalived", "memcached", "api", QNETD_ROLE}
@@ -105,6 +107,8 @@ class ClusterOptions:
     secauth: bool = False
     ping_check: bool = False
     token_retransmits_before_loss_const: int = 4
+    # corosync's nodelist (the pacemaker nodes): from 3 on, its token timeout grows by token_coefficient per node
+    nodelist_size: int = 2
     # votequorum (guide ch. 2, votequorum(5)); lab/scenario_quorum.py parses and checks them. None: corosync's
     # own default, and nothing written to corosync.conf (the shipped scenarios' files stay as they were).
     expected_votes: int | None = None  # None: counted from the nodelist
@@ -180,6 +184,7 @@ class Scenario:
 
 
 # --- loading -------------------------------------------------------------------------------------
+
 
 def scenario_path(name_or_path: str | Path) -> Path:
     """An existing file as is, else ``SCENARIO_DIR/<name>.yaml``."""
@@ -345,6 +350,9 @@ def _parse(data: Any, path: Path) -> Scenario:
         profiles["default"] = Profile("default", "the cluster options as written", MappingProxyType({}))
     default_profile = _ref(top.get("profile", "default"), profiles, "profile", "profile")
     _check_topology(topology, networks, nodes, services)
+    _check_qdevice(topology, "cluster", cluster)
+    for p, pr in profiles.items():
+        _check_qdevice(topology, f"profiles.{p}", cluster_with(cluster, pr))
 
     return Scenario(
         name=name,
@@ -366,6 +374,7 @@ def _check_topology(
     topology: str, networks: dict[str, Network], nodes: dict[str, Node], services: dict[str, Service]
 ) -> None:
     """What the topology's playbook needs from a scenario, refused here rather than half-way through provisioning."""
+
     def count(role: str) -> int:
         return sum(1 for n in nodes.values() if n.has_role(role))
 
@@ -373,17 +382,36 @@ def _check_topology(
         _fail("networks", f"{topology} needs a network with purpose management", "set `purpose: management` on one")
     if not count("client"):
         _fail("nodes", f"{topology} needs a node with the client role (it runs the workloads)", "add one")
-    if topology == "active-passive":
+    if topology in ("active-passive", "quorum"):
         if count("pacemaker") < 2:
-            _fail("nodes", "active-passive needs two or more nodes with the pacemaker role", "give two nodes that role")
+            _fail("nodes", f"{topology} needs two or more nodes with the pacemaker role", "give two nodes that role")
         for name, svc in services.items():
             if svc.group is None:
-                _fail(f"services.{name}.group", "active-passive runs every service in a Pacemaker group",
+                _fail(f"services.{name}.group", f"{topology} runs every service in a Pacemaker group",
                       f"add `group: g_{name}`")  # fmt: skip
-    else:
+    if topology == "quorum" and len(services) != 1:
+        _fail("services", f"quorum runs one service (a VIP + memcached group), not {len(services)}",
+              "keep one, e.g. memcached: {group: g_cache, vip: cache, port: 11211}")  # fmt: skip
+    if topology == "active-active":
         for role in ("galera", "haproxy", "keepalived"):
             if not count(role):
                 _fail("nodes", f"active-active needs a node with the {role} role", f"give a node the {role} role")
+
+
+def cluster_with(cluster: ClusterOptions, profile: Profile) -> ClusterOptions:
+    return dataclasses.replace(cluster, **profile.overrides)
+
+
+def _check_qdevice(topology: str, where: str, opts: ClusterOptions) -> None:
+    """What the lab's playbooks can run of a qdevice (corosync would take more)."""
+    if opts.qdevice is None:
+        return
+    if topology != "quorum":
+        _fail(f"{where}.qdevice", f"the {topology} playbook starts no corosync-qnetd or corosync-qdevice",
+              "use topology: quorum for a cluster with a quorum device")  # fmt: skip
+    if opts.qdevice.tls == "required":
+        _fail(f"{where}.qdevice.tls", "the lab runs qnetd without TLS (no NSS certificate databases on the nodes)",
+              "write tls: off (or on: TLS only where qnetd offers it)")  # fmt: skip
 
 
 def _networks(data: Any, taken: dict[IPv4Address, str]) -> dict[str, Network]:
@@ -516,7 +544,7 @@ def _cluster(data: Any, nodes: dict[str, Node]) -> ClusterOptions:
         for k, v in _section(data, "cluster", _CLUSTER_REQUIRED, optional).items()
     }
     values.setdefault("consensus_ms", int(1.2 * values["token_ms"]))
-    cluster = ClusterOptions(**values)
+    cluster = ClusterOptions(**values, nodelist_size=sum(1 for n in nodes.values() if n.has_role("pacemaker")))
     _check_cluster(cluster, "cluster", nodes, values)
     return cluster
 

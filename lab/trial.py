@@ -17,7 +17,7 @@ from lab.checks.availability import Outage, downtime_check, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
 from lab.checks.floor import floor_check
-from lab.checks.quorum import quorum_partitions, resources_in_quorum
+from lab.checks.quorum import quorum_partitions, quorum_transitions, resources_in_quorum
 from lab.checks.split_brain import double_mounts, split_brain_in_window, vip_holders, vip_timeline
 from lab.faults import Fault, FaultError, make
 from lab.history import INFO, History, JsonlRecorder
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MERGED = "history.jsonl"
 # The parts of every floor the trial computed (lab/floors.py), with what its downtime was measured from.
 FLOORS = "floors.json"
+LIVE_POLICY = "crm_attribute -t crm_config -n no-quorum-policy -G -q"  # the CIB's, as the cluster runs
 # The ops whose acknowledgement means "the service worked" (probes are judged apart).
 WORK_FS = ("write", "publish")
 # Starting the Python workload process (imports pymysql, pika) on a busy 2-core machine.
@@ -241,12 +242,18 @@ class Trial:
         applied = "; ".join(f.describe() for f in self.applied) or "nothing"
         raise FaultError(f"no applied {name} on {target or 'any node'} {params or ''} to heal (applied: {applied})")
 
-    def heal_crashes(self, nodes: list[str]) -> str:
-        """Power several crashed nodes on together (a whole cluster after a power cut); returns what recovery did."""
+    def heal_crashes(self, nodes: list[str], *, rejoin: bool = True) -> str:
+        """Power several crashed nodes on together (a whole cluster after a power cut); returns what recovery did.
+        rejoin=False powers them on and starts nothing (a test then starts their stacks as it needs)."""
         crashed = [f for f in self.applied if f.name == "crash" and f.target in nodes]
         for f in crashed:
             self.heal_log.append((f, self.mark("heal", f)))
-        recovery = self.lab.restart_nodes(nodes)
+        if rejoin:
+            recovery = self.lab.restart_nodes(nodes)
+        else:
+            for n in nodes:
+                self.lab.provider.restart(n)
+            recovery = f"{', '.join(nodes)} powered on, nothing started"
         self.applied = [f for f in self.applied if f not in crashed]
         return recovery
 
@@ -262,6 +269,15 @@ class Trial:
         return [
             (lbl, node, at, marks[i + 1][0] if i + 1 < len(marks) else None) for i, (at, lbl, node) in enumerate(marks)
         ]
+
+    def _record_quorum(self, h: History, since: float) -> None:
+        """Each node's quorum transitions in the trial (from its start: a crash trial's wait begins before its fault)
+        go to the report, timed from the first fault, and beside the history."""
+        origin = self.fault_at or since
+        found = quorum_transitions(h, h.ops[0].time)
+        rows = [{"trial": self.name, "at_ms": round((tr["time"] - origin) * 1000), **tr} for tr in found]
+        self.lab.report.quorum += rows
+        (self.dir / "quorum-transitions.json").write_text(json.dumps(rows, indent=1) + "\n")
 
     def _stop_workload(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -399,8 +415,11 @@ class Trial:
             # a second quorate partition is split-brain evidence; a side's stale view of the other lasts at most
             # until corosync forms the new membership (token + consensus)
             evidence.append(quorum_partitions(h, stale_s=bounds.membership_ms(opts) / 1000, since=since))
-            c = resources_in_quorum(h, no_quorum_policy=opts.no_quorum_policy, grace_s=pb.recovery_deadline_s(ctx))
-            checks.append(Check(prefix + c.name, c.passed, c.detail))
+            # the policy the cluster ran with (a test may set another than the scenario's for its trial)
+            policy = (ctx.ask(LIVE_POLICY) or "").strip() or opts.no_quorum_policy
+            c = resources_in_quorum(h, no_quorum_policy=policy, grace_s=pb.recovery_deadline_s(ctx))
+            checks.append(Check(prefix + c.name + f" (no-quorum-policy={policy})", c.passed, c.detail))
+            self._record_quorum(h, since)
         if expect_split_brain:
             # detected in the fault's window (from the first fault to its heal, else the end), and only then; the
             # evidence checks themselves are recorded as found, not judged: the split is what this trial expects

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import cast
 
 from lab import bounds, floors, progress
 from lab.checks.base import Check
-from lab.checks.placement import group_nodes, placement, resource_nodes
+from lab.checks.placement import placement
 from lab.floors import Floor
 from lab.history import History
 from lab.scenario import ScenarioError
-from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
-from provision import drbd, fencing, mysql, pacemaker, rabbitmq
+from provision import drbd, fencing, mysql, pacemaker, pacemaker_groups, rabbitmq
 from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
@@ -95,40 +93,13 @@ def start_node(ctx: Context, node: str) -> None:
     pacemaker.start_stack(ctx, node)
 
 
-# The guide's start timeouts (IPaddr2 20 s default, Filesystem 60 s, mysql 120 s; rabbitmq-server 20 s default):
-# the ceiling while the CIB cannot be read yet (before `crm configure`).
-GUIDE_START_S = 20 + 60 + 120
-
-
 def start_deadline_s(ctx: Context) -> float:
-    """Worst case for the groups to run again: a membership change, then the slowest group stopped and started
-    again with the timeouts configured in the CIB (groups move independently)."""
-    cib = ctx.ask("cibadmin -Q --scope resources")
-    if not cib:
-        return GUIDE_START_S + bounds.membership_ms(ctx.opts) / 1000
-    return max(bounds.failover_bound_ms(ctx.opts, cib, g, stop_first=True) for g in groups(ctx).values()) / 1000
+    return pacemaker_groups.start_deadline_s(ctx, groups(ctx).values())
 
 
 def wait_settled(ctx: Context, node: str, *, timeout: float | None = None, avoid: str | None = None) -> dict[str, str]:
     """Wait until every group runs, whole, on one node (not `avoid`); return group -> node."""
-    want = groups(ctx).values()
-
-    def settled() -> dict[str, str] | None:
-        xml = pacemaker.crm_mon_xml(ctx, node)
-        if not xml:
-            return None
-        placed = group_nodes(xml)
-        if all(g in placed and placed[g] is not None and placed[g] != avoid for g in want):
-            return {g: cast(str, placed[g]) for g in want}  # not None: checked just above
-        return None
-
-    return until(
-        settled,
-        timeout=timeout or start_deadline_s(ctx),
-        interval=0.1,
-        what=f"groups {sorted(want)} to run whole on one node each" + (f", not on {avoid}" if avoid else ""),
-        seen=lambda: resource_nodes(pacemaker.crm_mon_xml(ctx, node) or "<x/>"),
-    )
+    return pacemaker_groups.wait_settled(ctx, node, groups(ctx).values(), timeout=timeout, avoid=avoid)
 
 
 # ---------------------------------------------------------------- the playbook interface (provision/playbook.py)
@@ -174,14 +145,7 @@ def settle(
     ctx: Context, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
 ) -> dict[str, str]:
     """Wait until every group runs whole on one node and no transition is pending; group -> node."""
-    node = on or next(n for n in ctx.cluster_nodes if n != avoid and ctx.provider.is_running(n))
-    deadline = timeout or start_deadline_s(ctx)
-    wait_settled(ctx, node, avoid=avoid, timeout=deadline)
-    # ...and no transition still pending (a rejoined node may pull a group back right after).
-    r = ctx.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
-    if not r.ok:
-        raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}")
-    return wait_settled(ctx, node, avoid=avoid, timeout=deadline)
+    return pacemaker_groups.settle(ctx, groups(ctx).values(), on=on, avoid=avoid, timeout=timeout)
 
 
 def recovered_on(ctx: Context, service: str, placed: dict[str, str]) -> str | None:

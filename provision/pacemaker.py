@@ -16,7 +16,8 @@ LOG = "/var/log/pacemaker/pacemaker.log"  # Debian pacemaker's default PCMK_logf
 
 
 def dc_deadtime_ms(ctx: Context) -> int:
-    """Long enough for knet links and a membership to form (a few tokens plus consensus)."""
+    """Long enough for knet links and a membership to form (a few tokens plus consensus). A start forms its
+    membership from join messages: the configured token, not the timeout a larger nodelist adds for losses."""
     return 4 * ctx.opts.token_ms + ctx.opts.consensus_ms
 
 

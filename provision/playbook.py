@@ -16,7 +16,11 @@ from lab.workload.config import WorkloadConfig
 from provision.context import Context
 
 # scenario `topology:` -> the module that builds it (lab.scenario.TOPOLOGIES names and describes them)
-PLAYBOOKS = {"active-passive": "provision.active_passive", "active-active": "provision.active_active"}
+PLAYBOOKS = {
+    "active-passive": "provision.active_passive",
+    "active-active": "provision.active_active",
+    "quorum": "provision.quorum",
+}
 
 
 class Playbook(Protocol):

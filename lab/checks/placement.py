@@ -136,3 +136,16 @@ def group_nodes(crm_mon_xml: str) -> dict[str, str | None]:
         )
         out[g.get("id", "?")] = next(iter(nodes))[0] if whole else None
     return out
+
+
+PROMOTED = ("Promoted", "Master")  # crm_mon 2.1 writes Promoted; older schemas (and some outputs) Master
+
+
+def role_nodes(crm_mon_xml: str, resource_id: str, roles: Sequence[str] = PROMOTED) -> list[str]:
+    """Nodes where instances of `resource_id` (a clone's primitive) run in one of `roles`, e.g. the promoted."""
+    resources = _root(crm_mon_xml).find("resources")
+    out: list[str] = []
+    for r in resources.iter("resource") if resources is not None else ():
+        if r.get("id") == resource_id and r.get("role") in roles and not _true(r, "failed"):
+            out += [n for n in _on(r) if n not in out]
+    return out

@@ -286,3 +286,51 @@ def wait_for_all(history: History, nodes: Collection[str], since: float | None =
         f"{_names(first)} quorate at {t0:.3f} with members {_names(members)}, missing {missing}, in "
         f"{len(early)} samples before {when} ({span})",
     )
+
+
+TRACKED = ("quorate", "expected", "quorum", "total")  # what a quorum transition names, besides the members
+
+
+def quorum_transitions(history: History, since: float | None = None) -> list[dict[str, Any]]:
+    """Every change of a node's votequorum state between successive samples where it answered: {"node", "time",
+    "changes": {field: [before, after]}} (members as a sorted list), in time order. A node that stops answering
+    (crashed, corosync down) and comes back shows the change across the gap, dated when it answered again."""
+    last: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for t, view in quorum_samples(history, since):
+        for node in sorted(view):
+            now = {k: view[node].get(k) for k in TRACKED} | {"members": sorted(_members(view[node]))}
+            before = last.get(node)
+            last[node] = now
+            if before is None:
+                continue
+            changes = {k: [before[k], now[k]] for k in now if before[k] != now[k]}
+            if changes:
+                out.append({"node": node, "time": t, "changes": changes})
+    return out
+
+
+def grouped(transitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transitions of several nodes in one sample with the same changes, as one: {"nodes", "time", "changes"}."""
+    out: list[dict[str, Any]] = []
+    for tr in transitions:
+        same = next((g for g in out if g["time"] == tr["time"] and g["changes"] == tr["changes"]), None)
+        if same is None:
+            out.append({"nodes": [tr["node"]], "time": tr["time"], "changes": tr["changes"]})
+        else:
+            same["nodes"].append(tr["node"])
+    return out
+
+
+def describe_transition(tr: Mapping[str, Any], origin: float) -> str:
+    """`node1, node3 +1534 ms: quorate yes -> no, expected 7 -> 4, members 7 -> 4` (member lists as counts), for a
+    transition of `grouped` (or one node's)."""
+
+    def shown(k: str, v: Any) -> str:
+        if k == "members":
+            return str(len(v))
+        return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+    parts = [f"{k} {shown(k, a)} -> {shown(k, b)}" for k, (a, b) in tr["changes"].items()]
+    who = ", ".join(tr.get("nodes") or [tr["node"]])
+    return f"{who} {round((tr['time'] - origin) * 1000):+d} ms: " + ", ".join(parts)

@@ -35,7 +35,8 @@ def parse_quorumtool(text: str) -> dict[str, Any]:
             if m is None:
                 continue
             nodeid, name = int(m.group(1)), m.group(4).removesuffix("(local)").strip()
-            if nodeid == 0 and name == "Qdevice":  # the qdevice's row: a vote, not a member
+            if nodeid == 0 and name.startswith("Qdevice"):  # the qdevice's row ("Qdevice (votes 1)" when it
+                # withholds its vote from this node): a vote, not a member
                 continue
             ids.append(nodeid)
             members.append(name)

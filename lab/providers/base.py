@@ -54,6 +54,12 @@ class Provider(Protocol):
     # log be compared with one in the client's history.
     shared_clock: bool
 
+    @property
+    def emulated(self) -> bool:
+        """Whether the nodes run on an emulated CPU (TCG, ~10x slower): no timer-derived deadline holds for what
+        their own software does, and the harness's looks into them compete with it for the host's CPU."""
+        ...
+
     # lifecycle
     def up(self) -> None: ...
     def down(self) -> None: ...

@@ -62,6 +62,16 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
     observe_period_s = 0.5
     shared_clock = False  # each VM keeps its own
 
+    @property
+    def emulated(self) -> bool:
+        """TCG: as the Vagrantfile chose (LAB_LIBVIRT_DRIVER, else kvm where usable, else qemu)."""
+        forced = os.environ.get("LAB_LIBVIRT_DRIVER")
+        if forced:
+            return forced != "kvm"
+        from lab.providers import kvm_usable
+
+        return not kvm_usable()[0]
+
     def preflight(self) -> None:
         libvirtd.preflight()
         if os.environ.get("LAB_LIBVIRT_DRIVER") == "kvm":

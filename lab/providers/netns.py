@@ -62,6 +62,7 @@ class NetnsProvider(NetnsFaults, NetnsBoot, NetnsCommands, NetnsObservation):
     name = "netns"
     observe_period_s = 0.1  # a look is `ip -n` and a /proc read: milliseconds
     shared_clock = True  # one kernel, one clock
+    emulated = False  # the host's own CPU
 
     def preflight(self) -> None:
         if os.geteuid() != 0:

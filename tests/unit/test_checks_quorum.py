@@ -92,6 +92,14 @@ def test_parse_the_qdevice_row_is_no_member() -> None:
     assert v["members"] == ["node1", "node2"] and v["member_ids"] == [1, 2]
 
 
+def test_parse_a_node_the_qdevice_withholds_its_vote_from() -> None:
+    """Captured on node2 of scenarios/qdevice.yaml cut off from node1, qnetd voting for node1: the device's row
+    reads `Qdevice (votes 1)` and is still no member."""
+    v = parse_quorumtool((DATA / "quorumtool-qdevice-nack.txt").read_text())
+    assert v["members"] == ["node2"] and v["member_ids"] == [2]
+    assert (v["quorate"], v["total"], v["quorum"], v["flags"]) == (False, 1, 2, ["Qdevice"])
+
+
 @pytest.mark.parametrize("text", ["", "Cannot initialize CMAP service\n", "Quorum information\nQuorate: Yes\n"])
 def test_parse_refuses_what_is_not_quorumtool_output(text: str) -> None:
     with pytest.raises(QuorumParseError):
@@ -291,3 +299,29 @@ def test_live_history_has_one_quorate_partition_and_the_lms_recalculation() -> N
     assert quorum_partitions(LIVE).passed
     last = LIVE.select(f="quorum")[-1].value["node1"]
     assert (last["expected"], last["quorum"], last["members"]) == (4, 3, SEVEN[:4])
+
+
+# --- transitions: what the report lists per node ---------------------------------------------------------------
+
+
+def test_transitions_name_each_change_per_node_and_group_alike_ones() -> None:
+    from lab.checks.quorum import describe_transition, grouped, quorum_transitions
+
+    ops = [q(1.0, **{n: answer(True, SEVEN) for n in SEVEN})]
+    ops += [q(1.5, **{n: answer(True, SEVEN) for n in SEVEN})]  # no change: nothing listed
+    ops += [split(2.0, SEVEN[:4], SEVEN[4:])]
+    ops += [q(2.5, node1={"error": "rc 1: corosync down"}, **{n: answer(True, SEVEN[:4]) for n in SEVEN[1:4]})]
+    ops += [q(3.0, **{n: answer(True, SEVEN) for n in SEVEN})]
+    found = quorum_transitions(history(*ops))
+    at_2 = [tr for tr in found if tr["time"] == 2.0]
+    assert {tr["node"] for tr in at_2} == set(SEVEN)
+    minority = next(tr for tr in at_2 if tr["node"] == "node5")
+    assert minority["changes"] == {"quorate": [True, False], "total": [7, 3], "members": [SEVEN, SEVEN[4:]]}
+    assert "quorate" not in next(tr for tr in at_2 if tr["node"] == "node1")["changes"]
+    assert not [tr for tr in found if tr["time"] in (1.5, 2.5)]  # node1's silence is no transition
+    # node1 answered again at 3.0: its change is across the gap, from what it said last
+    assert next(tr for tr in found if tr["node"] == "node1" and tr["time"] == 3.0)["changes"]["members"][0] == SEVEN[:4]
+    g = grouped(at_2)
+    assert sorted(len(x["nodes"]) for x in g) == [3, 4]
+    text = describe_transition(next(x for x in g if "node5" in x["nodes"]), origin=1.0)
+    assert text == "node5, node6, node7 +1000 ms: quorate yes -> no, total 7 -> 3, members 7 -> 3"

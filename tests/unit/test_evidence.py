@@ -238,6 +238,7 @@ def test_an_error_is_recorded_not_raised(planted: tuple[FakeLab, list[Secret], P
 def lab_of(topology: str, drbd: bool = False) -> Any:
     return SimpleNamespace(
         scenario=load_scenario(topology),
+        profile=None,
         playbook=SimpleNamespace(PACKAGES=["corosync"]),
         ctx=SimpleNamespace(drbd=drbd),
     )
@@ -245,6 +246,26 @@ def lab_of(topology: str, drbd: bool = False) -> Any:
 
 def names(lab: Any, node: str, *, first: bool = False, end: bool = False) -> set[str]:
     return {c.name for c in ec.for_node(lab, node, first=first, end=end)}
+
+
+def test_every_topology_has_a_playbook_and_evidence_commands() -> None:
+    """A topology the loader accepts must be one the playbooks build and lab/evidence.py knows how to ask."""
+    from lab.scenario import TOPOLOGIES
+    from provision.playbook import PLAYBOOKS
+
+    assert set(ec.TOPOLOGIES) == set(TOPOLOGIES) == set(PLAYBOOKS)
+
+
+def test_quorum_commands_ask_every_cluster_node_its_cluster() -> None:
+    lab = lab_of("quorum")
+    assert names(lab, "client") == set()
+    for node in lab.scenario.nodes_with_role("pacemaker"):
+        every = names(lab, node.name)
+        assert {"corosync.conf", "corosync-quorumtool", "corosync-cfgtool", "cibadmin", "crm_mon"} <= every
+        assert "mounts" not in every and "mysql" not in every and "qdevice" not in every
+    two = lab_of("qdevice")
+    assert {"qdevice", "corosync-quorumtool"} <= names(two, "node1") and "qnetd" not in names(two, "node1")
+    assert names(two, "arbiter") >= {"qnetd"} and "corosync-quorumtool" not in names(two, "arbiter")
 
 
 def test_active_passive_commands_go_to_cluster_nodes_only() -> None:

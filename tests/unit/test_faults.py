@@ -227,7 +227,8 @@ def test_unknown_param_names_what_the_fault_takes() -> None:
         make("crash", "node1", network="ring0")
     with pytest.raises(FaultError) as e:
         make("partition", "node1", network="ring0", oneway="true")
-    assert str(e.value) == "partition: unknown parameter oneway; partition takes network [others=()] [one_way=False]"
+    takes = "network [others=()] [one_way=False] [side=()]"
+    assert str(e.value) == f"partition: unknown parameter oneway; partition takes {takes}"
 
 
 def test_missing_param_names_what_the_fault_takes() -> None:
@@ -278,7 +279,7 @@ def test_the_catalogue_lists_every_fault_with_its_signature_and_help() -> None:
     assert sig["crash"] == ""
     assert sig["kill_service"] == "service"
     assert sig["cut"] == "network"
-    assert sig["partition"] == "network [others=()] [one_way=False]"
+    assert sig["partition"] == "network [others=()] [one_way=False] [side=()]"
     assert sig["packet_loss"] == "network percent [direction='both']"
     for name, _, help_ in cat:
         assert help_ and help_ == FAULTS[name].help
@@ -767,3 +768,25 @@ def test_packet_loss_tables_differ_by_percent_network_and_target() -> None:
     }
     assert len(tables) == 12
     assert all(t.startswith("pack_") for t in tables)
+
+
+def test_partition_side_puts_more_nodes_on_the_targets_side() -> None:
+    """A 2:1 split of AP's ring0: node1 and the client on one side, node2 on the other (a 4:3 split the same)."""
+    env = FakeEnv(AP)
+    r = aimed(make("partition", "node1", network="ring0", side="client"), env)
+    assert isinstance(r, Partition) and (r.side, r.others) == (("client",), ("node2",))
+    assert r.params() == {"network": "ring0", "others": ["node2"], "one_way": False, "side": ["client"]}
+    r.apply(env)
+    assert env.provider.tables[r.table] == [
+        f"iifname {q('node1-ring0', 'client-ring0')} oifname {q('node2-ring0')} drop",
+        f"iifname {q('node2-ring0')} oifname {q('node1-ring0', 'client-ring0')} drop",
+    ]
+    # without a side it records what it always recorded (schedules and histories from before read the same)
+    assert "side" not in aimed(make("partition", "node1", network="ring0"), FakeEnv(AP)).params()
+
+
+def test_partition_side_refuses_a_node_on_both_sides_or_off_the_network() -> None:
+    with pytest.raises(FaultError, match="^partition: node2 is on both sides$"):
+        aimed(make("partition", "node1", network="ring0", side="node2", others="node2,client"), FakeEnv(AP))
+    with pytest.raises(FaultError, match="^partition: side: client not on ring1$"):
+        aimed(make("partition", "node1", network="ring1", side="client"), FakeEnv(AP))

@@ -258,3 +258,18 @@ def test_forked_drawing_matches_drawing_here(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         stop.set()
         other.join()
+
+
+def test_a_trials_quorum_transitions_are_tabled_in_its_section(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    write_trial(run, "split", split_brain_ops())
+    change = {"quorate": [True, False], "members": [["node1", "node2"], ["node1"]]}
+    rows = [
+        {"trial": "split", "node": n, "time": 1002.0, "at_ms": 1500, "changes": change} for n in ("node1", "node2")
+    ]
+    rows.append({"trial": "other", "node": "node1", "time": 1003.0, "at_ms": 9, "changes": change})
+    (run / "report.json").write_text(json.dumps({"scenario": "quorum", "quorum": rows}))
+    page = render(run)
+    assert page.count("<h3>quorum transitions</h3>") == 1  # "other" has no trial section: not drawn
+    assert "<td>1500</td>" in page and "<td>node1, node2</td>" in page
+    assert "<td>quorate yes -&gt; no, members 2 -&gt; 1</td>" in page

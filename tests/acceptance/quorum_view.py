@@ -1,0 +1,136 @@
+"""What the quorum suites read from a running lab: each node's `corosync-quorumtool -s`, a side's membership, what
+runs where as one side's crm_mon sees it, and the report's lines for quorum transitions (tests/acceptance/
+test_quorum*.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lab import bounds
+from lab.checks.placement import online_nodes, resource_nodes, role_nodes
+from lab.checks.quorum import describe_transition, grouped, quorum_transitions
+from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.observer import QUORUM_CMD
+from lab.session import Lab
+from lab.trial import Trial
+from lab.wait import until
+from provision import pacemaker
+from provision import quorum as playbook
+
+UNPROMOTED = ("Unpromoted", "Slave")
+
+
+def nodes(lab: Lab) -> list[str]:
+    return lab.ctx.cluster_nodes
+
+
+def majority(votes: int) -> int:
+    """votequorum's quorum of `votes` one-vote members: more than half."""
+    return votes // 2 + 1
+
+
+def ask(lab: Lab, node: str) -> dict[str, Any] | None:
+    """The node's `corosync-quorumtool -s`, parsed; None where corosync does not answer."""
+    r = lab.provider.run(node, QUORUM_CMD, timeout=15)
+    try:
+        return parse_quorumtool(r.stdout)
+    except QuorumParseError:
+        return None
+
+
+def views(lab: Lab, on: list[str]) -> dict[str, dict[str, Any] | None]:
+    return {n: ask(lab, n) for n in on}
+
+
+def brief(vs: dict[str, dict[str, Any] | None]) -> str:
+    return "; ".join(
+        f"{n}: " + ("no answer" if v is None else f"quorate={v['quorate']} expected={v['expected']} "
+                    f"quorum={v['quorum']} members={len(v['members'])}")
+        for n, v in vs.items()
+    )  # fmt: skip
+
+
+def side_formed(lab: Lab, side: list[str], quorate: bool) -> bool:
+    """Every node of `side` lists exactly `side` as members and is (or is not) quorate."""
+    vs = views(lab, side)
+    return all(v is not None and set(v["members"]) == set(side) and v["quorate"] is quorate for v in vs.values())
+
+
+def running_on(lab: Lab, viewer: str, among: list[str]) -> dict[str, list[str]]:
+    """Resource id -> the nodes of `among` it runs on, as `viewer`'s crm_mon sees it (its side's view)."""
+    xml = pacemaker.crm_mon_xml(lab.ctx, viewer) or "<crm_mon/>"
+    return {r: [n for n in on if n in among] for r, on in resource_nodes(xml).items() if set(on) & set(among)}
+
+
+def promoted(lab: Lab, viewer: str, roles: tuple[str, ...] = ("Promoted", "Master")) -> list[str]:
+    return role_nodes(pacemaker.crm_mon_xml(lab.ctx, viewer) or "<crm_mon/>", playbook.STATEFUL, roles)
+
+
+def membership_s(lab: Lab) -> float:
+    return bounds.membership_ms(lab.opts) / 1000
+
+
+def report_transitions(t: Trial, since: float, what: str) -> list[dict[str, Any]]:
+    """Quorum transitions per node since `since`, from the observer's samples; noted in the report."""
+    found = quorum_transitions(t.history(), since)
+    t.lab.report.notes += [f"{t.name}: {what}: {describe_transition(tr, since)}" for tr in grouped(found)]
+    return found
+
+
+def group(lab: Lab) -> str:
+    return next(iter(playbook.groups(lab.ctx).values()))
+
+
+def whole_again(lab: Lab) -> None:
+    """One quorate membership of every cluster node, and the DC's crm_mon showing them all online (joined)."""
+    members = nodes(lab)
+
+    def joined() -> bool:
+        xml = pacemaker.crm_mon_xml(lab.ctx, members[0])
+        return side_formed(lab, members, quorate=True) and bool(xml) and sorted(online_nodes(xml or "")) == members
+
+    until(
+        joined,
+        timeout=3 * membership_s(lab) + pacemaker.stack_deadline_s(lab.ctx),
+        what=f"{members} in one quorate membership, all online in crm_mon",
+        seen=lambda: brief(views(lab, members)),
+    )
+
+
+def set_policy(lab: Lab, policy: str) -> None:
+    lab.provider.run(
+        nodes(lab)[0], f"crm_attribute -t crm_config -n no-quorum-policy -v {policy}", check=True, timeout=30
+    )
+
+
+def needs_full_size(lab: Lab) -> None:
+    if lab.opts.two_node or lab.opts.qdevice is not None or len(nodes(lab)) < 3:
+        pytest.skip("a full-size cluster's test: this scenario runs two nodes (two_node or a qdevice)")
+
+
+def group_members(lab: Lab, g: str) -> list[str]:
+    return bounds.group_members(lab.ctx.ask("cibadmin -Q --scope resources") or "<resources/>", g)
+
+
+def qnetd_votes(text: str, ids: dict[str, int]) -> dict[str, str]:
+    """`corosync-qnetd-tool -l -v` -> node name -> the vote qnetd last sent it (ACK, NACK, ...): its lines read
+    `Node ID 1:` ... `Vote: No change (ACK)`, the last vote in parentheses after a change-less poll."""
+    names = {i: n for n, i in ids.items()}
+    out: dict[str, str] = {}
+    node: str | None = None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Node ID ") and s.endswith(":"):
+            node = names.get(int(s.removeprefix("Node ID ").rstrip(":")))
+        elif s.startswith("Vote:") and node is not None:
+            vote = s.removeprefix("Vote:").strip()
+            out[node] = vote[vote.rfind("(") + 1 : -1] if vote.endswith(")") else vote
+    return out
+
+
+def qnetd_rule(text: str) -> str:
+    """qnetd's own words on how it decides: its Algorithm and Tie-breaker lines."""
+    keep = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("Algorithm:", "Tie-breaker:"))]
+    return "; ".join(" ".join(ln.split()) for ln in dict.fromkeys(keep))
