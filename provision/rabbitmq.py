@@ -45,11 +45,10 @@ def crm(ctx: Context, device: str) -> str:
 
 
 def create_client_account(ctx: Context, node: str) -> None:
-    pw = ctx.secrets.rabbitmq_password
-    ctx.provider.run(
-        node,
-        f"(rabbitmqctl {NODE} -q list_users | grep -q '^halab' || rabbitmqctl {NODE} -q add_user halab '{pw}') && "
-        f"rabbitmqctl {NODE} -q set_permissions -p / halab '.*' '.*' '.*'",
-        check=True,
-        timeout=60,
-    )
+    # the password on stdin (rabbitmqctl reads it there when the argument is left out), never in a command line:
+    # a failed command's text goes into errors, logs and reports
+    users = ctx.provider.run(node, f"rabbitmqctl {NODE} -q list_users", check=True, timeout=60).stdout
+    if not any(line.split()[:1] == ["halab"] for line in users.splitlines()):
+        pw = ctx.secrets.rabbitmq_password.encode()
+        ctx.provider.run(node, f"rabbitmqctl {NODE} -q add_user halab", check=True, timeout=60, input=pw)
+    ctx.provider.run(node, f"rabbitmqctl {NODE} -q set_permissions -p / halab '.*' '.*' '.*'", check=True, timeout=60)

@@ -75,15 +75,11 @@ def converge(ctx: Context) -> None:
         what=f"RabbitMQ cluster {want}",
         seen=lambda: running_nodes(ctx, first),
     )
-    pw = ctx.secrets.rabbitmq_password
     q = f"rabbitmqctl -n {nodename(first)} -q"
-    ctx.provider.run(
-        first,
-        f"{q} add_user halab '{pw}' && {q} set_permissions -p / halab '.*' '.*' '.*' && "
-        f"{HA_ALL.replace('rabbitmqctl', q)}",
-        check=True,
-        timeout=60,
-    )
+    # the password on stdin, never in a command line (a failed command's text goes into errors and reports)
+    ctx.provider.run(first, f"{q} add_user halab", check=True, timeout=60, input=ctx.secrets.rabbitmq_password.encode())
+    grant = f"{q} set_permissions -p / halab '.*' '.*' '.*' && {HA_ALL.replace('rabbitmqctl', q)}"
+    ctx.provider.run(first, grant, check=True, timeout=60)
 
 
 def join(ctx: Context, node: str, first: str) -> None:

@@ -16,7 +16,7 @@ from lab.observer import QUORUM_CMD
 from lab.session import Lab
 from lab.trial import Trial
 from lab.wait import until
-from provision import pacemaker
+from provision import corosync, pacemaker
 from provision import quorum as playbook
 
 UNPROMOTED = ("Unpromoted", "Slave")
@@ -134,3 +134,15 @@ def qnetd_rule(text: str) -> str:
     """qnetd's own words on how it decides: its Algorithm and Tie-breaker lines."""
     keep = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("Algorithm:", "Tie-breaker:"))]
     return "; ".join(" ".join(ln.split()) for ln in dict.fromkeys(keep))
+
+
+def tie_breaker(lab: Lab, among: list[str]) -> str:
+    """The node votequorum's auto_tie_breaker_node names among `among`: lowest or highest nodeid, or the first of
+    the list that is there."""
+    ids = corosync.nodeids(lab.ctx)
+    atb = lab.opts.auto_tie_breaker
+    if atb == "highest":
+        return max(among, key=ids.__getitem__)
+    if isinstance(atb, tuple):
+        return next(n for n in atb if n in among)
+    return min(among, key=ids.__getitem__)

@@ -35,6 +35,7 @@ from tests.acceptance.quorum_view import (
     running_on,
     set_policy,
     side_formed,
+    tie_breaker,
     views,
     whole_again,
 )
@@ -193,7 +194,7 @@ def test_last_man_standing_recalculates_quorum_down_to_two(lab: Lab) -> None:
             lost += victims
             step_down(t, left, victims, window_s)
         last = left[-1]
-        atb_keeps = opts.auto_tie_breaker is not None and left[0] == _tie_breaker(lab, left)
+        atb_keeps = opts.auto_tie_breaker is not None and left[0] == tie_breaker(lab, left)
         at = t.fault("crash", last)
         lost.append(last)
         survivor = left[0]
@@ -238,16 +239,6 @@ def step_down(t: Trial, left: list[str], victims: list[str], window_s: float) ->
     )
     report_transitions(t, at, f"lost {victims}")
     assert first - at >= window_s, f"expected votes dropped {first - at:.1f} s after the loss, within the window"
-
-
-def _tie_breaker(lab: Lab, among: list[str]) -> str:
-    ids = corosync.nodeids(lab.ctx)
-    atb = lab.opts.auto_tie_breaker
-    if atb == "highest":
-        return max(among, key=ids.__getitem__)
-    if isinstance(atb, tuple):
-        return next(n for n in atb if n in among)
-    return min(among, key=ids.__getitem__)
 
 
 def test_losing_past_quorum_before_the_window_loses_quorum(lab: Lab) -> None:

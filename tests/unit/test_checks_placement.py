@@ -122,3 +122,31 @@ def test_a_fence_device_with_nowhere_to_run_is_fine_only_while_a_node_is_down() 
     up = _with_fence_device(xml("healthy"), peer_online=True)
     c = placement(up)
     assert not c.passed and "st_node1 not running" in c.detail
+
+
+PROMOTABLE = """<pacemaker-result api-version="2.30" request="crm_mon --output-as=xml"><resources>
+<group id="g_cache" number_resources="2" managed="true" disabled="false">
+ <resource id="p_ip_cache" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" orphaned="false"
+   blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="1">
+  <node name="node1" id="1" cached="true"/></resource></group>
+<clone id="ms_stateful" multi_state="true" unique="false" maintenance="false" managed="true" disabled="false"
+  failed="false" failure_ignored="false">
+ <resource id="p_stateful" resource_agent="ocf:pacemaker:Stateful" role="Promoted" active="true" failed="false"
+   nodes_running_on="1"><node name="node5" id="5" cached="true"/></resource>
+ <resource id="p_stateful" resource_agent="ocf:pacemaker:Stateful" role="Unpromoted" active="true" failed="false"
+   nodes_running_on="1"><node name="node1" id="1" cached="true"/></resource>
+ <resource id="p_stateful" resource_agent="ocf:pacemaker:Stateful" role="Promoted" active="true" failed="true"
+   nodes_running_on="1"><node name="node2" id="2" cached="true"/></resource>
+ <resource id="p_stateful" resource_agent="ocf:pacemaker:Stateful" role="Stopped" active="false" failed="false"
+   nodes_running_on="0"/>
+</clone></resources></pacemaker-result>"""
+
+
+def test_role_nodes_names_the_promoted_instances_and_leaves_failed_ones_out() -> None:
+    from lab.checks.placement import role_nodes
+
+    assert role_nodes(PROMOTABLE, "p_stateful") == ["node5"]
+    assert role_nodes(PROMOTABLE, "p_stateful", ("Unpromoted",)) == ["node1"]
+    assert role_nodes(PROMOTABLE.replace('"Promoted"', '"Master"'), "p_stateful") == ["node5"]  # older schemas
+    assert role_nodes(PROMOTABLE, "p_ip_cache") == []
+    assert role_nodes(PROMOTABLE, "p_ip_cache", ("Started",)) == ["node1"]

@@ -16,3 +16,24 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     first = load_or_create(tmp_path)
     assert load_or_create(tmp_path) == first
     assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+
+
+def test_the_broker_password_goes_on_stdin_never_into_a_command_line(tmp_path: Path) -> None:
+    """A failed command's text lands in errors, logs and reports: rabbitmqctl add_user reads the password from
+    stdin when the argument is left out."""
+    from types import SimpleNamespace
+
+    from provision import rabbitmq
+
+    calls: list[tuple[str, bytes | None]] = []
+
+    def run(node: str, cmd: str, **kw: object) -> SimpleNamespace:
+        calls.append((cmd, kw.get("input")))  # type: ignore[arg-type]
+        return SimpleNamespace(ok=True, rc=0, stdout="guest\t[administrator]\n", stderr="")
+
+    secrets = load_or_create(tmp_path)
+    ctx = SimpleNamespace(provider=SimpleNamespace(run=run), secrets=secrets)
+    rabbitmq.create_client_account(ctx, "node1")  # type: ignore[arg-type]
+    pw = secrets.rabbitmq_password
+    assert not [cmd for cmd, _ in calls if pw in cmd]
+    assert [cmd for cmd, given in calls if given == pw.encode()] == [f"rabbitmqctl {rabbitmq.NODE} -q add_user halab"]
