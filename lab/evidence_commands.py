@@ -105,13 +105,11 @@ def pacemaker_cluster(lab: Lab) -> list[Command]:
 
 def quorum(lab: Lab) -> list[Command]:
     """The cluster's, and a qdevice's both ends: each node's device and the arbiter's votes (qnetd's ACK/NACK)."""
-    if lab.scenario.options(lab.profile).qdevice is None:
-        return pacemaker_cluster(lab)
-    return [
-        *pacemaker_cluster(lab),
+    device = [
         _cmd("qdevice", qdevice.QDEVICE_STATUS, {"pacemaker"}, "pgrep -f corosync-qdevice >/dev/null", "qdevice down"),
         _cmd("qnetd", qdevice.QNETD_STATUS, {"qnetd"}, "pgrep -x corosync-qnetd >/dev/null", "qnetd down"),
     ]
+    return pacemaker_cluster(lab) + (device if lab.scenario.options(lab.profile).qdevice else [])
 
 
 def active_passive(lab: Lab) -> list[Command]:

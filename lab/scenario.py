@@ -350,11 +350,7 @@ def _parse(data: Any, path: Path) -> Scenario:
         profiles["default"] = Profile("default", "the cluster options as written", MappingProxyType({}))
     default_profile = _ref(top.get("profile", "default"), profiles, "profile", "profile")
     _check_topology(topology, networks, nodes, services)
-    _check_qdevice(topology, "cluster", cluster)
-    for p, pr in profiles.items():
-        _check_qdevice(topology, f"profiles.{p}", cluster_with(cluster, pr))
-
-    return Scenario(
+    scenario = Scenario(
         name=name,
         path=path,
         topology=topology,
@@ -368,6 +364,11 @@ def _parse(data: Any, path: Path) -> Scenario:
         profiles=MappingProxyType(profiles),
         default_profile=default_profile,
     )
+    # on the options each section runs with, as Scenario.options gives them (the cluster's own: no profile's)
+    _check_qdevice(topology, "cluster", cluster)
+    for p in profiles:
+        _check_qdevice(topology, f"profiles.{p}", scenario.options(p))
+    return scenario
 
 
 def _check_topology(
@@ -396,10 +397,6 @@ def _check_topology(
         for role in ("galera", "haproxy", "keepalived"):
             if not count(role):
                 _fail("nodes", f"active-active needs a node with the {role} role", f"give a node the {role} role")
-
-
-def cluster_with(cluster: ClusterOptions, profile: Profile) -> ClusterOptions:
-    return dataclasses.replace(cluster, **profile.overrides)
 
 
 def _check_qdevice(topology: str, where: str, opts: ClusterOptions) -> None:

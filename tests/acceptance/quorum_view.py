@@ -12,6 +12,7 @@ from lab import bounds
 from lab.checks.placement import online_nodes, resource_nodes, role_nodes
 from lab.checks.quorum import describe_transition, grouped, quorum_transitions
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.history import History
 from lab.observer import QUORUM_CMD
 from lab.session import Lab
 from lab.trial import Trial
@@ -72,9 +73,10 @@ def membership_s(lab: Lab) -> float:
     return bounds.membership_ms(lab.opts) / 1000
 
 
-def report_transitions(t: Trial, since: float, what: str) -> list[dict[str, Any]]:
-    """Quorum transitions per node since `since`, from the observer's samples; noted in the report."""
-    found = quorum_transitions(t.history(), since)
+def report_transitions(t: Trial, since: float, what: str, history: History | None = None) -> list[dict[str, Any]]:
+    """Quorum transitions per node since `since`, from the observer's samples (`history`: the finished trial's, else
+    read now); noted in the report."""
+    found = quorum_transitions(history or t.history(), since)
     t.lab.report.notes += [f"{t.name}: {what}: {describe_transition(tr, since)}" for tr in grouped(found)]
     return found
 
@@ -111,7 +113,7 @@ def needs_full_size(lab: Lab) -> None:
 
 
 def group_members(lab: Lab, g: str) -> list[str]:
-    return bounds.group_members(lab.ctx.ask("cibadmin -Q --scope resources") or "<resources/>", g)
+    return bounds.group_members(lab.pcmk.cib_resources(), g)
 
 
 def qnetd_votes(text: str, ids: dict[str, int]) -> dict[str, str]:

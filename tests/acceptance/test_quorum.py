@@ -99,7 +99,7 @@ def test_wait_for_all_keeps_quorum_until_every_node_was_seen(lab: Lab) -> None:
         t.heal_crashes([late])  # its stack starts; restart_nodes waits for all of them online with quorum
         t.settle()
         res = t.finish()
-    found = report_transitions(t, started, f"{late} started after {deadline:.0f} s")
+    found = report_transitions(t, started, f"{late} started after {deadline:.0f} s", res.history)
     check = wait_for_all(res.history, members, since=started)
     lab.report.checks.append(Check(f"wait-for-all: {check.name}", check.passed, check.detail))
     assert check.passed, check.detail
@@ -163,7 +163,7 @@ def test_partition_majority_keeps_quorum_minority_obeys_no_quorum_policy(lab: La
                 f"{round((gone[0] - at) * 1000)} ms after the partition (token + consensus: "
                 f"{bounds.membership_ms(lab.opts)} ms, then the group's stops)"
             )
-        report_transitions(t, at, f"partition {small} | {big}")
+        report_transitions(t, at, f"partition {small} | {big}", res.history)
         # each change of the VIP's holders, until the next: the spans where two nodes held it
         spans = [(tm, nxt[0]) for (tm, h), nxt in zip(timeline, timeline[1:], strict=False) if tm > at and len(h) > 1]
         if spans:  # the minority's stop and the majority's start race: nothing orders them without fencing
@@ -234,6 +234,7 @@ def step_down(t: Trial, left: list[str], victims: list[str], window_s: float) ->
     first = until(
         dropped,
         timeout=window_s + 3 * membership_s(lab) + 15,
+        interval=t.observer.quorum_period_s,  # each poll reads the whole history: no faster than it gains samples
         what=f"expected votes recalculated to {len(left)} on {left} after the window ({window_s:g} s), in the history",
         seen=lambda: brief(views(lab, left)),
     )

@@ -86,5 +86,5 @@ def test_an_exact_half_split_leaves_quorum_with_the_tie_breakers_half(lab: Lab) 
             t.heal("partition", first[0], network=net)
         whole_again(lab)
         res = t.finish()
-    report_transitions(t, cuts[-1], f"split {first} | {second}")
+    report_transitions(t, cuts[-1], f"split {first} | {second}", res.history)
     assert_checks(res, may_fail=("vip-holders",), lab=lab)  # no fencing: the winners may start before losers stop

@@ -60,7 +60,7 @@ def test_a_lone_survivor_keeps_quorum(lab: Lab) -> None:
         t.heal("crash", victim)
         t.settle()
         res = t.finish(membership_change=True)
-    report_transitions(t, at, f"lost {victim}")
+    report_transitions(t, at, f"lost {victim}", res.history)
     assert_checks(res)
 
 
@@ -93,7 +93,7 @@ def test_one_node_started_alone_waits_for_its_peer(lab: Lab) -> None:
         t.heal_crashes([late])
         t.settle()
         res = t.finish()
-    report_transitions(t, started, f"{first} started alone, {late} after {deadline:.0f} s")
+    report_transitions(t, started, f"{first} started alone, {late} after {deadline:.0f} s", res.history)
     check = wait_for_all(res.history, members, since=started)
     lab.report.checks.append(Check(f"two-node-wait-for-all: {check.name}", check.passed, check.detail))
     assert check.passed, check.detail
