@@ -90,10 +90,15 @@ class Observer:
         self.rec.record(INFO, "mounts", mounts)
         self.samples += 1
 
+    @property
+    def quorum_call_timeout_s(self) -> float:
+        """How long one quorum call may take: an answer can be this much older than the sample that carries it."""
+        return self.quorum_period_s * QUORUM_CALL_PERIODS
+
     def _ask_quorum(self, node: str) -> tuple[float, dict[str, Any]]:
         """(when it answered, the parsed answer or {"error": why})."""
         try:
-            r = self.provider.run(node, QUORUM_CMD, timeout=self.quorum_period_s * QUORUM_CALL_PERIODS)
+            r = self.provider.run(node, QUORUM_CMD, timeout=self.quorum_call_timeout_s)
         except Exception as exc:  # libvirt: the guest went away mid-call; the node's answer is the error
             return time.time(), {"error": repr(exc)[:300]}
         try:

@@ -17,7 +17,8 @@ from lab.checks.availability import Outage, downtime_check, outage
 from lab.checks.base import Check
 from lab.checks.durability import lost_messages, lost_writes
 from lab.checks.floor import floor_check
-from lab.checks.quorum import quorum_partitions, quorum_transitions, resources_in_quorum
+from lab.checks.quorum import quorum_transitions, resources_in_quorum
+from lab.checks.quorum_partitions import quorum_partitions
 from lab.checks.split_brain import double_mounts, split_brain_in_window, vip_holders, vip_timeline
 from lab.faults import Fault, FaultError, make
 from lab.history import INFO, History, JsonlRecorder
@@ -412,9 +413,10 @@ class Trial:
         evidence += [double_mounts(h)] if self.lab.provider.shared_disks() else []
         if self.observer.quorum_nodes:  # Pacemaker topologies: corosync-quorumtool -s per node, in the history
             opts = self.lab.opts
-            # a second quorate partition is split-brain evidence; a side's stale view of the other lasts at most
-            # until corosync forms the new membership (token + consensus)
-            evidence.append(quorum_partitions(h, stale_s=bounds.membership_ms(opts) / 1000, since=since))
+            # a second current quorate partition is split-brain evidence; a node stays on a superseded ring at most
+            # until its corosync forms the new membership (token + consensus), seen up to one call's timeout late
+            stale_s = bounds.membership_ms(opts) / 1000 + self.observer.quorum_call_timeout_s
+            evidence.append(quorum_partitions(h, stale_s=stale_s, since=since))
             # the policy the cluster ran with (a test may set another than the scenario's for its trial)
             policy = (ctx.ask(LIVE_POLICY) or "").strip() or opts.no_quorum_policy
             c = resources_in_quorum(h, no_quorum_policy=policy, grace_s=pb.recovery_deadline_s(ctx))

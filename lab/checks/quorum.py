@@ -4,7 +4,7 @@ The observer records `quorum` samples, one answer per cluster node from `corosyn
 (lab/checks/quorum_parse.py): {node: {"quorate": bool, "members": [names], "expected": int, ...}}. A node that did
 not answer (not running, corosync down, frozen) has an entry without a bool "quorate" and is judged by nobody.
 
-- quorum_partitions: at most one quorate partition at any moment;
+- quorum_partitions (lab/checks/quorum_partitions.py): at most one current quorate partition at any moment;
 - resources_in_quorum: VIPs only on quorate nodes, unless no-quorum-policy=ignore says otherwise;
 - wait_for_all: no node quorate before every node has been a member at once.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lab.checks.base import Check
@@ -38,102 +38,17 @@ def quorum_samples(history: History, since: float | None = None) -> list[Sample]
     return sorted(out, key=lambda s: s[0])
 
 
-def _members(entry: Mapping[str, Any]) -> set[str]:
+def member_set(entry: Mapping[str, Any]) -> set[str]:
     return {str(m) for m in entry.get("members") or ()}
 
 
-def partitions(view: View) -> list[frozenset[str]]:
-    """The quorate partitions of one sample: quorate nodes that list each other as members, grouped (sorted)."""
-    quorate = {n: _members(e) for n, e in view.items() if e["quorate"]}
-    found: list[frozenset[str]] = []
-    placed: set[str] = set()
-    for start in sorted(quorate):
-        if start in placed:
-            continue
-        part, todo = {start}, [start]
-        while todo:
-            a = todo.pop()
-            for b in quorate:
-                if b not in part and b in quorate[a] and a in quorate[b]:
-                    part.add(b)
-                    todo.append(b)
-        placed |= part
-        found.append(frozenset(part))
-    return found
-
-
-def _disjoint(view: View, parts: list[frozenset[str]]) -> bool:
-    """Two partitions of which neither lists a node of the other: each formed its own membership (a split). Else
-    one still lists nodes that have left it: its corosync has not noticed the change yet (a stale view)."""
-    listed = [set().union(*(_members(view[n]) for n in p)) for p in parts]
-    return any(
-        not (listed[i] & parts[j]) and not (listed[j] & parts[i])
-        for i in range(len(parts))
-        for j in range(i + 1, len(parts))
-    )
-
-
-def _names(nodes: Collection[str]) -> str:
+def node_list(nodes: Collection[str]) -> str:
     return "[" + ", ".join(sorted(nodes)) + "]"
 
 
-@dataclass
-class _Episode:
-    first: float
-    last: float
-    samples: int = 0
-    split: bool = False
-    parts: set[frozenset[str]] = field(default_factory=set)
-
-    def describe(self) -> str:
-        kind = "split (disjoint memberships)" if self.split else "stale view (one side lists the other)"
-        shown = " and ".join(_names(p) for p in sorted(self.parts, key=sorted))
-        ms = round((self.last - self.first) * 1000)
-        return f"{kind} {shown} first seen at {self.first:.3f} for {ms} ms ({self.samples} samples)"
-
-
-def _span(samples: list[Sample]) -> str:
+def sample_span(samples: list[Sample]) -> str:
     nodes = {n for _, v in samples for n in v}
     return f"{len(samples)} samples over {samples[-1][0] - samples[0][0]:.1f} s from {len(nodes)} answering nodes"
-
-
-def quorum_partitions(history: History, stale_s: float | None = None, since: float | None = None) -> Check:
-    """Fails when one sample shows two quorate partitions (split brain at the quorum level).
-
-    `stale_s`: two partitions of which one still lists members the other has (a node whose corosync has not yet
-    noticed a membership change, e.g. just thawed) are reported, not failed, while they last at most this long
-    (the caller's token + consensus). Two partitions that each formed their own membership always fail."""
-    name = "quorum-partitions"
-    samples = quorum_samples(history, since)
-    if not samples:
-        return Check(name, False, "no quorum samples recorded: nothing to judge")
-    if not any(v for _, v in samples):
-        return Check(name, False, f"{len(samples)} quorum samples but no node ever answered: nothing to judge")
-    episodes: list[_Episode] = []
-    current: _Episode | None = None
-    seen: set[frozenset[str]] = set()
-    for t, view in samples:
-        parts = partitions(view)
-        seen |= set(parts)
-        if len(parts) < 2:
-            current = None
-            continue
-        if current is None:
-            current = _Episode(t, t)
-            episodes.append(current)
-        current.last, current.samples = t, current.samples + 1
-        current.split |= _disjoint(view, parts)
-        current.parts |= set(parts)
-    span = _span(samples)
-    quorate = "; quorate partitions seen: " + (", ".join(_names(p) for p in sorted(seen, key=sorted)) or "none")
-    bad = [e for e in episodes if e.split or stale_s is None or e.last - e.first > stale_s]
-    brief = [e for e in episodes if e not in bad]
-    said = f"; {len(brief)} stale view(s) within {stale_s} s: " + "; ".join(e.describe() for e in brief[:3])
-    said = said if brief else ""
-    if not bad:
-        return Check(name, True, f"{span}: at most one quorate partition at a time{said}{quorate}")
-    shown = "; ".join(e.describe() for e in bad[:5]) + (f"; ... (+{len(bad) - 5} more)" if len(bad) > 5 else "")
-    return Check(name, False, f"{len(bad)} episodes of 2+ quorate partitions: {shown} ({span}{said})")
 
 
 def _vip_samples(history: History) -> list[tuple[float, dict[str, set[str]]]]:
@@ -263,27 +178,28 @@ def wait_for_all(history: History, nodes: Collection[str], since: float | None =
     early: list[tuple[float, list[str], set[str]]] = []  # (time, quorate nodes, members seen by them)
     for t, view in samples:
         if all_seen is None:
-            whole = sorted(n for n, e in view.items() if expected <= _members(e))
+            whole = sorted(n for n, e in view.items() if expected <= member_set(e))
             if whole:
                 all_seen = (t, whole[0])
         if all_seen is None:
             quorate = sorted(n for n, e in view.items() if e["quorate"])
             if quorate:
-                early.append((t, quorate, set().union(*(_members(view[n]) for n in quorate))))
-    span = _span(samples)
+                early.append((t, quorate, set().union(*(member_set(view[n]) for n in quorate))))
+    span = sample_span(samples)
     when = (
-        f"all {len(expected)} of {_names(expected)} first members together at {all_seen[0]:.3f} ({all_seen[1]}'s view)"
+        f"all {len(expected)} of {node_list(expected)} first members together at {all_seen[0]:.3f} "
+        f"({all_seen[1]}'s view)"
         if all_seen
-        else f"{_names(expected)} never all members together"
+        else f"{node_list(expected)} never all members together"
     )
     if not early:
         return Check(name, True, f"{span}: {when}; no node quorate before")
     t0, first, members = early[0]
-    missing = _names(expected - members)
+    missing = node_list(expected - members)
     return Check(
         name,
         False,
-        f"{_names(first)} quorate at {t0:.3f} with members {_names(members)}, missing {missing}, in "
+        f"{node_list(first)} quorate at {t0:.3f} with members {node_list(members)}, missing {missing}, in "
         f"{len(early)} samples before {when} ({span})",
     )
 
@@ -299,7 +215,7 @@ def quorum_transitions(history: History, since: float | None = None) -> list[dic
     out: list[dict[str, Any]] = []
     for t, view in quorum_samples(history, since):
         for node in sorted(view):
-            now = {k: view[node].get(k) for k in TRACKED} | {"members": sorted(_members(view[node]))}
+            now = {k: view[node].get(k) for k in TRACKED} | {"members": sorted(member_set(view[node]))}
             before = last.get(node)
             last[node] = now
             if before is None:

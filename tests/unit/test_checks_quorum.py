@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lab.checks.quorum import partitions, quorum_partitions, resources_in_quorum, wait_for_all
+from lab.checks.quorum import resources_in_quorum, wait_for_all
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.checks.quorum_partitions import partitions, quorum_partitions, ring_sequence, superseded
 from lab.history import History, Op
 
 pytestmark = pytest.mark.unit
@@ -124,7 +125,7 @@ def test_a_minority_without_quorum_is_one_partition() -> None:
     ops += [split(1.5 + i / 2, SEVEN[:4], SEVEN[4:]) for i in range(4)]
     c = quorum_partitions(history(*ops))
     assert c.passed, c.detail
-    assert "at most one quorate partition" in c.detail and "[node1, node2, node3, node4]" in c.detail
+    assert "at most one current quorate partition" in c.detail and "[node1, node2, node3, node4]" in c.detail
 
 
 def test_two_quorate_halves_fail_naming_nodes_and_time() -> None:
@@ -133,7 +134,8 @@ def test_two_quorate_halves_fail_naming_nodes_and_time() -> None:
     ops += [q(3.5, **both)]
     c = quorum_partitions(history(*ops))
     assert not c.passed
-    assert "1 episodes" in c.detail and "split (disjoint memberships) [node1] and [node2]" in c.detail
+    assert "1 episodes" in c.detail
+    assert "split (quorate partitions on rings none supersedes) [node1] and [node2]" in c.detail
     assert "first seen at 2.000 for 1000 ms (3 samples)" in c.detail
 
 
@@ -142,7 +144,7 @@ def test_a_stale_view_is_reported_within_stale_s_and_fails_past_it() -> None:
     stale = {"node1": answer(True, ["node1", "node2"]), "node2": answer(True, ["node2"])}
     ops = [q(1.0, **stale), q(1.5, **stale), q(2.0, node1=answer(False, ["node1"]), node2=answer(True, ["node2"]))]
     strict = quorum_partitions(history(*ops))
-    assert not strict.passed and "stale view (one side lists the other)" in strict.detail
+    assert not strict.passed and "stale view (a superseded ring)" in strict.detail
     tolerant = quorum_partitions(history(*ops), stale_s=1.0)
     assert tolerant.passed and "1 stale view(s) within 1.0 s" in tolerant.detail
     assert not quorum_partitions(history(*ops), stale_s=0.4).passed
@@ -151,6 +153,57 @@ def test_a_stale_view_is_reported_within_stale_s_and_fails_past_it() -> None:
 def test_a_split_is_never_excused_as_stale() -> None:
     ops = [split(1.0, ["node1"], ["node2"], right_quorate=True)]
     assert not quorum_partitions(history(*ops), stale_s=60).passed
+
+
+def on(ring: str, quorate: bool, members: list[str]) -> dict[str, Any]:
+    return answer(quorate, members) | {"ring_id": ring}
+
+
+def test_ring_sequence_reads_corosync_3_ring_ids() -> None:
+    assert ring_sequence("1.2c") == 44 and ring_sequence("7.d") == 13
+    assert ring_sequence(None) is None and ring_sequence("1/8") is None and ring_sequence("1.zz") is None
+
+
+def test_a_view_on_a_superseded_ring_is_stale_until_it_lasts_past_stale_s() -> None:
+    """node1 still answers from its old ring, which lists node2; node2 and node3 have formed a newer one."""
+    newer = {"node2": on("2.14", True, ["node2", "node3"]), "node3": on("2.14", True, ["node2", "node3"])}
+    ops = [q(1.0 + i / 2, node1=on("1.10", True, ["node1", "node2"]), **newer) for i in range(5)]
+    ops += [q(3.5, node1=on("2.14", False, ["node1"]), **newer)]
+    c = quorum_partitions(history(*ops), stale_s=3.0)
+    assert c.passed, c.detail
+    assert "stale view (a superseded ring)" in c.detail and "node1 on ring 1.10 for 2000 ms" in c.detail
+    c = quorum_partitions(history(*ops), stale_s=1.0)
+    assert not c.passed and "node1 on ring 1.10 for 2000 ms" in c.detail
+
+
+def test_a_node_moving_through_rings_while_others_join_is_never_stale_long() -> None:
+    """Six nodes booting at once: the survivor takes part in one membership after another, each newer than the
+    last, and each time answers a moment behind the joiners. The episode lasts long; no ring is held long."""
+    ops = []
+    for i, seq in enumerate(range(0x10, 0x30, 4)):
+        joiners = {n: on(f"3.{seq + 4:x}", True, ["node3", "node4"]) for n in ("node3", "node4")}
+        ops.append(q(1.0 + i, node1=on(f"1.{seq:x}", True, ["node1", "node3"]), **joiners))
+    c = quorum_partitions(history(*ops), stale_s=1.0)
+    assert c.passed, c.detail
+    assert "for 7000 ms (8 samples)" in c.detail and "for 0 ms" in c.detail
+
+
+def test_a_newer_ring_holding_a_partitions_node_supersedes_it() -> None:
+    """node2's answer is from before it joined node3's newer ring, which lists it: [node1, node2] is behind."""
+    view = {
+        "node1": on("1.10", True, ["node1", "node2"]),
+        "node2": on("1.10", True, ["node1", "node2"]),
+        "node3": on("3.14", True, ["node2", "node3"]),
+    }
+    parts = partitions(view)
+    assert parts == [frozenset({"node1", "node2"}), frozenset({"node3"})]
+    assert superseded(view, parts) == [frozenset({"node1", "node2"})]
+
+
+def test_two_quorate_rings_that_list_nothing_of_each_other_are_a_split() -> None:
+    halves = {"node1": on("1.14", True, ["node1"]), "node2": on("2.14", True, ["node2"])}
+    c = quorum_partitions(history(q(1.0, **halves), q(1.5, **halves)), stale_s=60)
+    assert not c.passed and "split (quorate partitions on rings none supersedes)" in c.detail
 
 
 def test_nodes_that_did_not_answer_are_not_judged() -> None:
