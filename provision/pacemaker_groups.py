@@ -82,5 +82,16 @@ def settle(
     # ...and no transition still pending (a rejoined node may pull a group back right after).
     r = ctx.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
     if not r.ok:
-        raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}")
+        raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}; {pending(ctx, node)}")
     return whole()
+
+
+def pending(ctx: Context, node: str) -> str:
+    """What keeps the cluster from settling, as `node` sees it: the transition the scheduler would still run, and
+    the failed actions (a resource failing again and again never settles)."""
+    plan = ctx.provider.run(node, "crm_simulate -L", timeout=60)
+    summary = plan.stdout.split("Transition Summary:", 1)[-1].strip() if plan.ok else plan.stderr.strip()
+    mon = ctx.provider.run(node, "crm_mon -1 -f", timeout=60)
+    _, _, failed = mon.stdout.partition("Failed Resource Actions:")
+    todo = " | ".join(summary.splitlines()[:12]) or "nothing"
+    return f"still to do: {todo}; failed actions: {' | '.join(failed.strip().splitlines()[:8]) or 'none'}"
