@@ -238,7 +238,7 @@ def status(ctx: Context) -> str:
 
 
 def notes(ctx: Context) -> list[str]:
-    out = [n for n in [fencing.note(ctx)] if n]
+    out = [n for n in [fencing.note(ctx)] if n] + pacemaker.timeout_note(ctx)
     if ctx.only is not None:
         left = sorted(set(ctx.scenario.services) - set(services(ctx)))
         out.append(f"LAB_SERVICES={','.join(ctx.only)}: provisioned and tested {services(ctx)} only, not {left}")

@@ -3,6 +3,7 @@ and read the cluster's state back (crm_mon XML)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from lab.checks.placement import online_nodes
@@ -13,6 +14,13 @@ from provision.context import Context, render
 CRM_FILE = "/var/lib/pacemaker/halab.crm"
 CIB = "/var/lib/pacemaker/cib/cib.xml"
 LOG = "/var/log/pacemaker/pacemaker.log"  # Debian pacemaker's default PCMK_logfile
+# Under TCG a guest runs ~10x slower. Measured here with the guide's timeouts: mysqld took 60 s to start, and
+# during a failover a p_mysql monitor (10 s) and a p_drbd_mysql monitor (Pacemaker's default 20 s) timed out on
+# a healthy node, so the cluster recovered resources that had not failed. On an emulated CPU every op timeout is
+# this many times the guide's (those the CIB sets, and the default for the rest), so that a slow CPU does not read
+# as a failed resource; the bounds the lab derives from the CIB follow (lab/bounds.py reads it back).
+EMULATED_TIMEOUT_SCALE = 6
+DEFAULT_OP_TIMEOUT_S = 20  # Pacemaker's, for an op that sets none
 
 
 def dc_deadtime_ms(ctx: Context) -> int:
@@ -75,8 +83,34 @@ def wait_online(ctx: Context, node: str, expect: list[str]) -> str:
     return xml
 
 
+def timeout_scale(ctx: Context) -> int:
+    return EMULATED_TIMEOUT_SCALE if ctx.provider.emulated else 1
+
+
+def timeout_note(ctx: Context) -> list[str]:
+    scale = timeout_scale(ctx)
+    if scale == 1:
+        return []
+    return [
+        f"{ctx.provider.name}: emulated CPU: every Pacemaker op timeout is {scale}x the guide's (and ops that set "
+        f"none get {DEFAULT_OP_TIMEOUT_S * scale} s): with the guide's, healthy resources' monitors timed out "
+        "(provision/pacemaker.py)"
+    ]
+
+
+def scaled_timeouts(crm: str, scale: int) -> str:
+    """Every op's `timeout="<N>s"` times `scale`, and an op_defaults timeout for the ops that set none (a resource
+    agent's own parameters named timeout carry no unit here and are left as they are)."""
+    if scale == 1:
+        return crm
+    out = re.sub(r'\btimeout="(\d+)s"', lambda m: f'timeout="{int(m[1]) * scale}s"', crm)
+    return f"{out}\nop_defaults timeout={DEFAULT_OP_TIMEOUT_S * scale}s\n"
+
+
 def configure(ctx: Context, node: str, crm: str) -> None:
-    """`crm configure load update`: the guide pastes into `crm configure`; a file is the same text."""
+    """`crm configure load update`: the guide pastes into `crm configure`; a file is the same text (its op
+    timeouts scaled on an emulated CPU: EMULATED_TIMEOUT_SCALE)."""
+    crm = scaled_timeouts(crm, timeout_scale(ctx))
     ctx.provider.put(node, CRM_FILE, crm)
     ctx.provider.run(node, f"crm configure load update {CRM_FILE}", check=True, timeout=120)
 

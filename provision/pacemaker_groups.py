@@ -22,7 +22,7 @@ def start_deadline_s(ctx: Context, want: Collection[str]) -> float:
     again with the timeouts configured in the CIB (groups move independently)."""
     cib = ctx.ask("cibadmin -Q --scope resources")
     if not cib or not want:
-        return GUIDE_START_S + bounds.membership_ms(ctx.opts) / 1000
+        return GUIDE_START_S * pacemaker.timeout_scale(ctx) + bounds.membership_ms(ctx.opts) / 1000
     return max(bounds.failover_bound_ms(ctx.opts, cib, g, stop_first=True) for g in want) / 1000
 
 

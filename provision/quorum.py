@@ -162,4 +162,4 @@ def status(ctx: Context) -> str:
 
 
 def notes(ctx: Context) -> list[str]:
-    return []
+    return pacemaker.timeout_note(ctx)

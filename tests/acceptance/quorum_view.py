@@ -73,6 +73,14 @@ def membership_s(lab: Lab) -> float:
     return bounds.membership_ms(lab.opts) / 1000
 
 
+def device_timeout_s(lab: Lab) -> float:
+    """How long the nodes keep the device's vote without qnetd: its timeout, then its sync timeout at worst
+    (corosync-qdevice(8) defaults 10000 and 30000 ms)."""
+    dev = lab.opts.qdevice
+    assert dev is not None
+    return ((dev.timeout_ms or 10_000) + (dev.sync_timeout_ms or 30_000)) / 1000
+
+
 def report_transitions(t: Trial, since: float, what: str, history: History | None = None) -> list[dict[str, Any]]:
     """Quorum transitions per node since `since`, from the observer's samples (`history`: the finished trial's, else
     read now); noted in the report."""

@@ -27,7 +27,7 @@ from lab.fixtures import (
 )
 from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
-from provision import drbd
+from provision import drbd, pacemaker
 
 pytestmark = pytest.mark.active_passive
 
@@ -131,6 +131,13 @@ def test_the_guides_resources_are_configured(lab: Lab) -> None:
         assert ip is not None and ip.get("value") == str(vip.address)
         device = cib.find(f".//primitive[@id='p_fs_{service}']//nvpair[@name='device']")
         assert device is not None and device.get("value") == lab.provider.shared_disks()[service]
+        # the guide's 10 s monitor timeout, times what an emulated CPU runs with (provision/pacemaker.py)
+        monitor_ms = bounds.op_ms(lab.pcmk.cib_resources(), f"p_{service}", "monitor")
+        assert monitor_ms == 10_000 * pacemaker.timeout_scale(lab.ctx), f"p_{service} monitor timeout {monitor_ms} ms"
+    if pacemaker.timeout_scale(lab.ctx) > 1:
+        defaults = {nv.get("name"): nv.get("value") for nv in cib.iterfind("configuration/op_defaults//nvpair")}
+        want = f"{pacemaker.DEFAULT_OP_TIMEOUT_S * pacemaker.timeout_scale(lab.ctx)}s"
+        assert defaults.get("timeout") == want, defaults
 
 
 def test_secrets_are_generated_and_private(lab: Lab) -> None:

@@ -15,6 +15,7 @@ from lab.wait import until
 from provision import corosync, qdevice
 from tests.acceptance.quorum_view import (
     brief,
+    device_timeout_s,
     majority,
     membership_s,
     nodes,
@@ -47,14 +48,6 @@ def arbiter(lab: Lab) -> str:
 
 def qnetd_status(lab: Lab) -> str:
     return lab.provider.run(arbiter(lab), qdevice.QNETD_STATUS, check=True, timeout=15).stdout
-
-
-def device_timeout_s(lab: Lab) -> float:
-    """How long the nodes keep the device's vote without qnetd: its timeout, then its sync timeout at worst
-    (corosync-qdevice(8) defaults 10000 and 30000 ms)."""
-    dev = lab.opts.qdevice
-    assert dev is not None
-    return ((dev.timeout_ms or 10_000) + (dev.sync_timeout_ms or 30_000)) / 1000
 
 
 def test_the_qdevice_casts_the_third_vote(lab: Lab) -> None:

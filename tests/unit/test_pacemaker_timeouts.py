@@ -1,5 +1,5 @@
 """provision/pacemaker_groups.pending: what a settle that timed out says was still to do (a fake provider's canned
-outputs, in the formats Pacemaker 2.1.5 prints)."""
+outputs, in the formats Pacemaker 2.1.5 prints); provision/pacemaker.scaled_timeouts on crm text."""
 
 from __future__ import annotations
 
@@ -56,3 +56,13 @@ def test_pending_passes_on_why_the_scheduler_could_not_be_asked() -> None:
         "crm_mon": (False, "", ""),
     }
     assert "Could not connect to the CIB" in pending(ctx(down), "node1")
+
+
+def test_scaled_timeouts_multiplies_op_timeouts_and_sets_a_default() -> None:
+    from provision.pacemaker import scaled_timeouts
+
+    crm = 'primitive p ocf:pacemaker:ping params timeout="1" \\\n    op monitor interval="10s" timeout="20s"\n'
+    assert scaled_timeouts(crm, 1) == crm
+    out = scaled_timeouts(crm, 6)
+    assert 'timeout="120s"' in out and 'params timeout="1"' in out and 'interval="10s"' in out
+    assert out.rstrip().endswith("op_defaults timeout=120s")
