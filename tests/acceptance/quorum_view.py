@@ -14,10 +14,11 @@ from lab.checks.quorum import describe_transition, grouped, quorum_transitions
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
 from lab.history import History
 from lab.observer import QUORUM_CMD
+from lab.scenario_quorum import voters
 from lab.session import Lab
 from lab.trial import Trial
 from lab.wait import until
-from provision import corosync, pacemaker
+from provision import corosync, pacemaker, qdevice
 from provision import quorum as playbook
 
 UNPROMOTED = ("Unpromoted", "Slave")
@@ -79,6 +80,22 @@ def device_timeout_s(lab: Lab) -> float:
     dev = lab.opts.qdevice
     assert dev is not None
     return ((dev.timeout_ms or 10_000) + (dev.sync_timeout_ms or 30_000)) / 1000
+
+
+def device_counted(lab: Lab) -> tuple[int, str]:
+    """Every cluster node quorate with all the votes there are (its own and the device's: expected = total, quorum
+    their majority, flag Qdevice), and qnetd ACKing every node; (the votes, qnetd's status)."""
+    members, dev = nodes(lab), lab.opts.qdevice
+    assert dev is not None
+    votes = voters(lab.opts, len(members))
+    vs = views(lab, members)
+    for n, v in vs.items():
+        assert v is not None and v["quorate"], f"{n}: {brief(vs)}"
+        assert (v["expected"], v["total"], v["quorum"]) == (votes, votes, majority(votes)), brief(vs)
+        assert "Qdevice" in v["flags"], f"{n}: flags {v['flags']}"
+    status = lab.provider.run(dev.host, qdevice.QNETD_STATUS, check=True, timeout=15).stdout
+    assert qnetd_votes(status, corosync.nodeids(lab.ctx)) == dict.fromkeys(members, "ACK"), status
+    return votes, status
 
 
 def report_transitions(t: Trial, since: float, what: str, history: History | None = None) -> list[dict[str, Any]]:

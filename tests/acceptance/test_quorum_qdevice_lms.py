@@ -13,10 +13,10 @@ from lab.fixtures import assert_checks, make_lab, scenario_for
 from lab.scenario_quorum import voters
 from lab.session import Lab
 from lab.wait import until
-from provision import corosync, qdevice
 from tests.acceptance.quorum_view import (
     ask,
     brief,
+    device_counted,
     device_timeout_s,
     group,
     group_members,
@@ -24,7 +24,6 @@ from tests.acceptance.quorum_view import (
     membership_s,
     nodes,
     qnetd_rule,
-    qnetd_votes,
     report_transitions,
     running_on,
     side_formed,
@@ -53,15 +52,7 @@ def device_votes(lab: Lab) -> int:
 
 def test_the_lms_device_casts_one_vote_less_than_the_nodes(lab: Lab) -> None:
     members = nodes(lab)
-    votes = voters(lab.opts, len(members))
-    vs = views(lab, members)
-    for n, v in vs.items():
-        assert v is not None and v["quorate"], f"{n}: {brief(vs)}"
-        assert (v["expected"], v["total"], v["quorum"]) == (votes, votes, majority(votes)), brief(vs)
-        assert "Qdevice" in v["flags"], f"{n}: flags {v['flags']}"
-    assert lab.opts.qdevice is not None
-    status = lab.provider.run(lab.opts.qdevice.host, qdevice.QNETD_STATUS, check=True, timeout=15).stdout
-    assert qnetd_votes(status, corosync.nodeids(lab.ctx)) == dict.fromkeys(members, "ACK"), status
+    votes, status = device_counted(lab)
     assert "Algorithm: LMS" in qnetd_rule(status), status
     lab.report.notes.append(
         f"qdevice lms: {len(members)} node votes + {device_votes(lab)} from qnetd = {votes}, quorum "
