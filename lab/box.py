@@ -36,6 +36,8 @@ SUITE = "bookworm"
 # What the roles need inside a VM (provision/ modules), preinstalled: the VMs have no mirror.
 ROLE_PACKAGES: tuple[str, ...] = (
     "corosync",
+    "corosync-qdevice",
+    "corosync-qnetd",
     "pacemaker",
     "crmsh",
     "resource-agents",
@@ -73,6 +75,8 @@ BASE_PACKAGES: tuple[str, ...] = (
 # Started by the lab itself (Pacemaker or the harness), so never at boot. drbd: Pacemaker's ms_drbd_* own it.
 DISABLED_UNITS: tuple[str, ...] = (
     "corosync.service",
+    "corosync-qdevice.service",
+    "corosync-qnetd.service",
     "pacemaker.service",
     "mariadb.service",
     "rabbitmq-server.service",

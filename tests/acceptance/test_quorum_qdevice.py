@@ -50,6 +50,7 @@ def qnetd_status(lab: Lab) -> str:
     return lab.provider.run(arbiter(lab), qdevice.QNETD_STATUS, check=True, timeout=15).stdout
 
 
+@pytest.mark.smoke
 def test_the_qdevice_casts_the_third_vote(lab: Lab) -> None:
     host = arbiter(lab)
     assert lab.opts.qdevice is not None
@@ -59,6 +60,7 @@ def test_the_qdevice_casts_the_third_vote(lab: Lab) -> None:
     lab.report.notes.append(f"qdevice: {host} runs qnetd ({qnetd_rule(status)}); every node quorate with {votes} votes")
 
 
+@pytest.mark.smoke
 def test_split_between_the_nodes_leaves_exactly_the_side_qnetd_votes_for(lab: Lab) -> None:
     """ffsplit: in a 50:50 split both sides still reach qnetd, which sends its vote to exactly one (its
     tie-breaker); that side stays quorate and runs the group, the other loses quorum and stops everything."""
