@@ -18,7 +18,7 @@ from lab.scenario_quorum import voters
 from lab.session import Lab
 from lab.trial import Trial
 from lab.wait import until
-from provision import corosync, pacemaker, qdevice
+from provision import corosync, pacemaker, pacemaker_groups, qdevice
 from provision import quorum as playbook
 
 UNPROMOTED = ("Unpromoted", "Slave")
@@ -124,6 +124,14 @@ def whole_again(lab: Lab) -> None:
         what=f"{members} in one quorate membership, all online in crm_mon",
         seen=lambda: brief(views(lab, members)),
     )
+
+
+def transitions_done(lab: Lab, node: str) -> None:
+    """`node`'s side has nothing left to do (crm_resource --wait), within the worst case the CIB's timeouts give for
+    moving its groups (a stop then a start, after a membership change); on expiry, what was still pending."""
+    deadline = pacemaker_groups.start_deadline_s(lab.ctx, list(playbook.groups(lab.ctx).values()))
+    r = lab.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
+    assert r.ok, f"{node}: transitions not done within {deadline:.0f} s: {pacemaker_groups.pending(lab.ctx, node)}"
 
 
 def set_policy(lab: Lab, policy: str) -> None:

@@ -36,6 +36,7 @@ from tests.acceptance.quorum_view import (
     set_policy,
     side_formed,
     tie_breaker,
+    transitions_done,
     views,
     whole_again,
 )
@@ -138,7 +139,7 @@ def test_partition_majority_keeps_quorum_minority_obeys_no_quorum_policy(lab: La
             after = t.settle(on=big[0])  # the majority runs the group and promotes an instance of its own
             assert after[g] in big and set(promoted(lab, big[0])) <= set(big)
             # the minority's own transitions done: what it runs now is what its policy left
-            lab.provider.run(small[0], "crm_resource --wait --timeout=60s", check=True, timeout=70)
+            transitions_done(lab, small[0])
             left = running_on(lab, small[0], small)
             if policy == "stop":
                 assert not left, f"{small} still run {left} under no-quorum-policy=stop"

@@ -22,6 +22,7 @@ from tests.acceptance.quorum_view import (
     running_on,
     side_formed,
     tie_breaker,
+    transitions_done,
     views,
     whole_again,
 )
@@ -75,7 +76,7 @@ def test_an_exact_half_split_leaves_quorum_with_the_tie_breakers_half(lab: Lab) 
         )
         placed = t.settle(on=win[0])
         assert set(placed.values()) <= set(win), f"the group runs on {placed}, outside the quorate half {win}"
-        lab.provider.run(lose[0], "crm_resource --wait --timeout=60s", check=True, timeout=70)
+        transitions_done(lab, lose[0])
         left = running_on(lab, lose[0], lose)
         assert not left, f"{lose} without quorum still run {left} (no-quorum-policy={lab.opts.no_quorum_policy})"
         lab.report.notes.append(

@@ -24,6 +24,7 @@ from tests.acceptance.quorum_view import (
     report_transitions,
     running_on,
     side_formed,
+    transitions_done,
     views,
     whole_again,
 )
@@ -93,7 +94,7 @@ def test_split_between_the_nodes_leaves_exactly_the_side_qnetd_votes_for(lab: La
             f"{t.name}: qnetd on {host} voted for {winner} (ACK) and not {loser} (NACK): {qnetd_rule(status)}"
         )
         t.settle(on=winner)
-        lab.provider.run(loser, "crm_resource --wait --timeout=60s", check=True, timeout=70)
+        transitions_done(lab, loser)
         left = running_on(lab, loser, [loser])
         assert not left, f"{loser} without quorum still runs {left} (no-quorum-policy={lab.opts.no_quorum_policy})"
         for net in corosync.links(lab.ctx):
@@ -127,7 +128,7 @@ def test_losing_qnetd_keeps_quorum_until_a_node_is_lost_too(lab: Lab) -> None:
             what=f"{survivor} alone without quorum",
             seen=lambda: brief(views(lab, [survivor])),
         )
-        lab.provider.run(survivor, "crm_resource --wait --timeout=60s", check=True, timeout=70)
+        transitions_done(lab, survivor)
         assert not running_on(lab, survivor, [survivor]), f"{survivor} runs {running_on(lab, survivor, [survivor])}"
         t.heal("crash", host)
         t.heal("crash", gone)

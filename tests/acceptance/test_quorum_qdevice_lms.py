@@ -27,6 +27,7 @@ from tests.acceptance.quorum_view import (
     report_transitions,
     running_on,
     side_formed,
+    transitions_done,
     views,
     whole_again,
 )
@@ -106,7 +107,7 @@ def test_the_last_node_keeps_quorum_while_it_reaches_qnetd(lab: Lab) -> None:
             what=f"{survivor} without quorum once qnetd is out of reach",
             seen=lambda: brief(views(lab, [survivor])),
         )
-        lab.provider.run(survivor, "crm_resource --wait --timeout=60s", check=True, timeout=70)
+        transitions_done(lab, survivor)
         left_running = running_on(lab, survivor, [survivor])
         assert not left_running, f"{survivor} without quorum still runs {left_running}"
         for net in shared:
