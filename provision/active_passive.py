@@ -93,6 +93,12 @@ def start_node(ctx: Context, node: str) -> None:
     pacemaker.start_stack(ctx, node)
 
 
+def start_nodes(ctx: Context, nodes: list[str]) -> None:
+    """start_node on each, without waiting for the cluster (a test watching a lone node's start)."""
+    for n in nodes:
+        start_node(ctx, n)
+
+
 def start_deadline_s(ctx: Context) -> float:
     return pacemaker_groups.start_deadline_s(ctx, groups(ctx).values())
 
@@ -161,8 +167,7 @@ def restart_node(ctx: Context, node: str) -> None:
 
 
 def restart_nodes(ctx: Context, nodes: list[str]) -> str:
-    for n in nodes:
-        start_node(ctx, n)
+    start_nodes(ctx, nodes)
     for n in nodes:
         pacemaker.wait_online(ctx, n, ctx.cluster_nodes)
     return f"corosync and pacemaker started on {', '.join(nodes)}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lab.scenario import ClusterOptions
+from lab.scenario import SCENARIO_DIR, ClusterOptions
 from lab.scenario_quorum import QDevice
 from provision.context import Context, render
 
@@ -66,13 +66,19 @@ def quorum(ctx: Context, opts: ClusterOptions, nets: list[str]) -> Quorum:
     return dataclasses.replace(q, device=dev, device_host=address, device_votes=votes)
 
 
+def source(ctx: Context) -> str:
+    """The scenario file, as a path from the repository where it lies in it (a user's own file: as given)."""
+    path, repo = ctx.scenario.path.resolve(), SCENARIO_DIR.parent
+    return str(path.relative_to(repo)) if path.is_relative_to(repo) else str(path)
+
+
 def config(ctx: Context) -> str:
     nets = links(ctx)
     ids = nodeids(ctx)
     nodes = [RingNode(n, ids[n], [str(ctx.scenario.nodes[n].addresses[net]) for net in nets]) for n in ids]
     return render(
         "corosync.conf.j2",
-        scenario=ctx.scenario.name,
+        source=source(ctx),
         profile=ctx.profile,
         cluster_name=f"halab-{ctx.scenario.name}"[:32],
         opts=ctx.opts,

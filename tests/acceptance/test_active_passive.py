@@ -27,7 +27,8 @@ from lab.fixtures import (
 )
 from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
-from provision import drbd, pacemaker
+from provision import active_passive, drbd, pacemaker
+from tests.acceptance.two_node_start import one_started_alone
 
 pytestmark = pytest.mark.active_passive
 
@@ -241,6 +242,15 @@ def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
         f"{ev.downtime_ms} ms until DRBD gave up on the peer; resynced after the link returned"
     )
     assert_checks(res)
+
+
+def test_one_node_started_alone_has_no_quorum_and_obeys_the_policy(lab: Lab) -> None:
+    """Guide ch. 2: two_node implies wait_for_all. Both nodes down, one started alone: it is not quorate until its
+    peer has been seen; under the guide's no-quorum-policy=ignore it runs every group regardless
+    (tests/acceptance/two_node_start.py)."""
+    if lab.ctx.drbd:  # a whole-cluster power cut leaves DRBD Consistent, not UpToDate: not measured alone yet
+        pytest.skip("with DRBD a lone node's disk after a whole-cluster power cut is not measured yet (netns only)")
+    one_started_alone(lab, active_passive.start_nodes, "two-node-one-alone")
 
 
 def test_killed_mysqld_is_recovered_in_place(lab: Lab) -> None:

@@ -50,6 +50,7 @@ def lab(provider: str) -> Iterator[Lab]:
 
 
 # ------------------------------------------------------------------------------------------------ tests
+@pytest.mark.smoke
 def test_votequorum_runs_as_the_scenario_configures_it(lab: Lab) -> None:
     """Guide lines 425-444: every node quorate with the expected votes, quorum and flags the options give."""
     opts, members = lab.opts, nodes(lab)
@@ -69,6 +70,7 @@ def test_votequorum_runs_as_the_scenario_configures_it(lab: Lab) -> None:
     assert group(lab) in placed and len(promoted(lab, members[0])) == 1
 
 
+@pytest.mark.smoke
 def test_wait_for_all_keeps_quorum_until_every_node_was_seen(lab: Lab) -> None:
     """Guide line 440: with wait_for_all, a cluster started with one node missing never becomes quorate and
     starts nothing, however many of the others are up; the last one's arrival makes it quorate."""
@@ -109,7 +111,7 @@ def test_wait_for_all_keeps_quorum_until_every_node_was_seen(lab: Lab) -> None:
     assert_checks(res)
 
 
-@pytest.mark.parametrize("policy", ["stop", "freeze", "ignore", "demote"])
+@pytest.mark.parametrize("policy", [pytest.param("stop", marks=pytest.mark.smoke), "freeze", "ignore", "demote"])
 def test_partition_majority_keeps_quorum_minority_obeys_no_quorum_policy(lab: Lab, policy: str) -> None:
     """Guide lines 439 and 575-582: a split on every ring into a majority and a minority. The majority stays quorate
     and runs the group; the minority loses quorum and does what no-quorum-policy says (Pacemaker Explained:
@@ -178,6 +180,7 @@ def test_partition_majority_keeps_quorum_minority_obeys_no_quorum_policy(lab: La
         set_policy(lab, lab.opts.no_quorum_policy)
 
 
+@pytest.mark.smoke
 def test_last_man_standing_recalculates_quorum_down_to_two(lab: Lab) -> None:
     """Guide lines 441-444: nodes lost a few at a time, each loss leaving exactly a quorum, each followed by
     last_man_standing_window: the expected votes drop to the nodes left each time, and the cluster stays quorate

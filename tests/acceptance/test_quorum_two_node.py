@@ -4,28 +4,23 @@ alone stays without quorum until its peer has been seen."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from lab.checks.base import Check
-from lab.checks.quorum import wait_for_all
 from lab.fixtures import assert_checks, make_lab, scenario_for
-from lab.scenario_quorum import wait_for_all as wfa_on
 from lab.session import Lab
-from lab.wait import holds, until
-from provision import pacemaker
+from lab.wait import until
 from provision import quorum as playbook
 from tests.acceptance.quorum_view import (
     brief,
     membership_s,
     nodes,
     report_transitions,
-    running_on,
     side_formed,
     views,
 )
+from tests.acceptance.two_node_start import one_started_alone
 
 pytestmark = pytest.mark.quorum
 
@@ -65,36 +60,7 @@ def test_a_lone_survivor_keeps_quorum(lab: Lab) -> None:
 
 
 def test_one_node_started_alone_waits_for_its_peer(lab: Lab) -> None:
-    """Both nodes down; one started: it forms a membership of its own and stays without quorum, nothing running,
-    for as long as a quorate start would take; its peer's start makes both quorate."""
-    if not wfa_on(lab.opts):
-        pytest.skip("the scenario turns wait_for_all off")
-    members = nodes(lab)
-    first, late = members
-    deadline = pacemaker.stack_deadline_s(lab.ctx)
-    with lab.trial("two-node-wait-for-all") as t:
-        for n in members:
-            t.fault("crash", n)
-        t.heal_crashes([first], rejoin=False)
-        started = time.time()
-        playbook.start_nodes(lab.ctx, [first])
-        until(
-            lambda: side_formed(lab, [first], quorate=False),
-            timeout=deadline,
-            what=f"{first} up alone without quorum",
-            seen=lambda: brief(views(lab, [first])),
-        )
-        holds(
-            lambda: side_formed(lab, [first], quorate=False) and not running_on(lab, first, [first]),
-            duration=deadline,
-            what=f"no quorum and nothing running on {first} while {late} is down",
-            seen=lambda: f"{brief(views(lab, [first]))}; running {running_on(lab, first, [first])}",
-        )
-        t.heal_crashes([late])
-        t.settle()
-        res = t.finish()
-    report_transitions(t, started, f"{first} started alone, {late} after {deadline:.0f} s", res.history)
-    check = wait_for_all(res.history, members, since=started)
-    lab.report.checks.append(Check(f"two-node-wait-for-all: {check.name}", check.passed, check.detail))
-    assert check.passed, check.detail
-    assert_checks(res)
+    """Both nodes down; one started: it forms a membership of its own and stays without quorum, nothing running
+    (under this profile's policy), for as long as a quorate start would take; its peer's start makes both
+    quorate (tests/acceptance/two_node_start.py)."""
+    one_started_alone(lab, playbook.start_nodes, "two-node-wait-for-all")
