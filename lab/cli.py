@@ -3,7 +3,7 @@
 \b
     halab up SCENARIO [--lab NAME]      halab provision LAB      halab down LAB
     halab list                          halab status LAB [--watch]
-    halab exec LAB NODE -- CMD...       halab shell LAB NODE     halab logs LAB NODE [SERVICE]
+    halab exec [LAB] NODE -- CMD...     halab shell [LAB] NODE   halab logs LAB NODE [SERVICE]
     halab fault LAB FAULT TARGET ...    halab heal LAB ID|--all  (see `halab fault --help`)
     halab record LAB / halab check LAB  a hand-run judged as a test would judge it
     halab run SCENARIO SCHEDULE         up, provision, workloads, the schedule's faults, verdict, report
@@ -189,20 +189,48 @@ def _exec(lab: Lab, node: str, argv: list[str], *, tty: bool) -> None:
     os.execvp(full[0], full)  # stdin, stdout, stderr and the exit code are the command's own
 
 
-@cli.command("exec", help="run a command in a node: stdout, stderr and exit code passed through")
+def lab_and_node(lab: str, node: str | None, rest: tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    """LAB may be left out while exactly one lab is up: `halab exec node1 -- crm_mon -1` is that lab's node1 (a
+    name of a running lab always wins over a node's)."""
+    running = registry.entries()
+    if registry.find(lab) or len(running) != 1 or lab not in running[0].nodes:
+        if node is None:
+            raise Failure(f"no node given. Fix: LAB NODE, or NODE alone while exactly one lab is up ({up_now()})")
+        return lab, node, rest
+    return running[0].lab, lab, (node, *rest) if node is not None else rest
+
+
+def up_now() -> str:
+    return "up now: " + (", ".join(sorted({e.lab for e in registry.entries()})) or "none")
+
+
+@cli.command(
+    "exec",
+    help="run a command in a node: stdout, stderr and exit code passed through (LAB may be left "
+    "out while one lab is up: halab exec node1 -- crm_mon -1)",
+)
 @click.argument("lab")
-@click.argument("node")
-@click.argument("command", nargs=-1, required=True)
+@click.argument("node", required=False)
+@click.argument("command", nargs=-1)
 @provider_opt
-def exec_cmd(lab: str, node: str, command: tuple[str, ...], provider: str | None) -> None:
+def exec_cmd(lab: str, node: str | None, command: tuple[str, ...], provider: str | None) -> None:
+    lab, node, command = lab_and_node(lab, node, command)
+    if not command:
+        raise Failure(
+            f"halab exec {lab} {node}: no command. Fix: halab exec LAB NODE -- CMD..., or NODE -- CMD... while "
+            f"exactly one lab is up ({up_now()})"
+        )
     _exec(running_lab(lab, provider), node, list(command), tty=sys.stdin.isatty())
 
 
-@cli.command(help="an interactive root shell in a node")
+@cli.command(help="an interactive root shell in a node (LAB may be left out while one lab is up)")
 @click.argument("lab")
-@click.argument("node")
+@click.argument("node", required=False)
 @provider_opt
-def shell(lab: str, node: str, provider: str | None) -> None:
+def shell(lab: str, node: str | None, provider: str | None) -> None:
+    lab, node, rest = lab_and_node(lab, node, ())
+    if rest:
+        raise Failure(f"halab shell takes LAB NODE, not {' '.join(rest)}")
     the_lab = running_lab(lab, provider)
     _exec(the_lab, node, ["bash", "-l"] if the_lab.provider_name == "netns" else [], tty=True)
 
