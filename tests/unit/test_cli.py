@@ -128,19 +128,20 @@ def test_a_command_exit_code_is_the_process_exit_code(monkeypatch: pytest.Monkey
 
 
 def test_exec_and_shell_take_a_node_alone_while_one_lab_is_up(capsys: pytest.CaptureFixture[str]) -> None:
-    """`halab exec node1 -- crm_mon -1`: the one lab up is meant (here: registered, its nodes not running)."""
+    """`halab exec node1 -- crm_mon -1`: the one lab up is meant (here: registered under a name no lab of this
+    machine has, so nothing real is entered: its nodes are not running)."""
     from lab import registry
-    from lab.scenario import load_scenario
+    from lab.scenario import load_scenario, renamed
 
     assert main(["exec", "node1", "--", "crm_mon", "-1"]) == 2  # no lab up: node1 is taken for a lab, and is none
     assert "node1: (file): no such scenario file" in one_line_error(capsys)
-    registry.record(load_scenario("active-passive"), "netns", "guide")
+    registry.record(renamed(load_scenario("active-passive"), "unit-cli-ap"), "netns", "guide")
     assert main(["exec", "node1", "--", "crm_mon", "-1"]) == 2
-    assert "active-passive is not up on netns" in one_line_error(capsys)
+    assert "unit-cli-ap is not up on netns" in one_line_error(capsys)
     assert main(["shell", "node2"]) == 2
-    assert "active-passive is not up on netns" in one_line_error(capsys)
+    assert "unit-cli-ap is not up on netns" in one_line_error(capsys)
     assert main(["exec", "nodeX", "--", "true"]) == 2  # not a node of it: LAB nodeX NODE true, no command
-    assert "up now: active-passive" in one_line_error(capsys)
-    registry.record(load_scenario("active-active"), "netns", "guide")
+    assert "up now: unit-cli-ap" in one_line_error(capsys)
+    registry.record(renamed(load_scenario("active-active"), "unit-cli-aa"), "netns", "guide")
     assert main(["shell", "node1"]) == 2  # two labs up: which one is not guessed
-    assert "up now: active-active, active-passive" in one_line_error(capsys)
+    assert "up now: unit-cli-aa, unit-cli-ap" in one_line_error(capsys)
