@@ -59,8 +59,11 @@ def crm_mon_xml(ctx: Context, node: str) -> str | None:
 
 def stack_deadline_s(ctx: Context) -> float:
     # pacemaker's first election waits for dc-deadtime (seeded below, 20 s if unseeded);
-    # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed.
-    return (2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms) / 1000.0
+    # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed; on an emulated CPU the
+    # daemons' own work (the joins, the CIB's sync) is as slow as their ops, so it scales as their timeouts do
+    # (measured under TCG: two nodes rejoining after a partition were not both online in crm_mon after 28.2 s).
+    timers_ms = 2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms
+    return timers_ms * timeout_scale(ctx) / 1000.0
 
 
 def membership_deadline_s(ctx: Context) -> float:
