@@ -10,6 +10,7 @@ from lab import progress
 from lab.bounds import token_timeout_ms
 from lab.checks.placement import online_nodes
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.observer import QUORUM_CMD
 from lab.wait import until
 from provision import corosync
 from provision.context import Context, render
@@ -73,7 +74,7 @@ def membership_deadline_s(ctx: Context) -> float:
 
 def corosync_members(ctx: Context, node: str) -> list[str] | str | None:
     """The members `corosync-quorumtool -s` lists on `node` (names), or what it said instead."""
-    r = ctx.provider.run(node, "corosync-quorumtool -s", timeout=15)
+    r = ctx.provider.run(node, QUORUM_CMD, timeout=15)
     try:
         return list(parse_quorumtool(r.stdout)["members"])
     except QuorumParseError:
