@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lab.checks.base import Check
 from lab.providers import ProviderError, Unsupported
 from lab.report import Event
 from lab.scenario import Scenario, ScenarioError, load_scenario
@@ -156,3 +157,17 @@ def double_mount_seen(t: Trial) -> bool:
         if any(n > 1 for n in owners.values()):
             return True
     return False
+
+
+def assert_caught(lab: Lab, res: TrialResult, name: str, check_part: str) -> None:
+    """Take the mutant trial's checks and events out of the report (they judge a cluster broken on purpose), put
+    in one check: the named check failed, as it must; and assert it did."""
+    lab.report.checks = [c for c in lab.report.checks if c not in res.checks]
+    lab.report.events = [e for e in lab.report.events if e not in res.events]
+    hit = [c for c in res.checks if check_part in c.name]
+    assert hit, f"mutant {name}: the trial ran no check named *{check_part}*: {[c.name for c in res.checks]}"
+    failed = [c for c in hit if not c.passed]
+    shown = failed[0].detail if failed else hit[0].detail
+    c = Check(f"mutant:{name}: {check_part} fails", bool(failed), f"{'caught' if failed else 'MISSED'}: {shown}")
+    lab.report.checks.append(c)
+    assert c.passed, c.detail

@@ -36,6 +36,11 @@ class Event:
     vip_to: list[str] | None = None  # holders at the end of the trial
     floor_ms: int | None = None  # the least this failover could take (lab/floors.py): a true lower bound
     limit_ms: int | None = None  # what the test allows: floor x LIMIT_FACTOR + the history's resolution
+    # every outage of the service in this fault's window is an event: this one is the nth in time of `outages`; the
+    # first of a window's events is its longest (the failover, which the floor is of), and holds their sum
+    nth: int = 1
+    outages: int = 1
+    total_downtime_ms: int | None = None  # None = one of them never recovered
 
     @classmethod
     def from_outage(
@@ -129,7 +134,8 @@ class Report:
             limit = "-" if e.limit_ms is None else str(e.limit_ms)
             moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}" if e.vip else "-"
             where = e.recovered_on or "-"
-            lines.append(row.format(e.fault, e.target, e.service or "-", downtime, floor, limit, bound, moved, where))
+            fault = e.fault if e.outages <= 1 else f"{e.fault} {e.nth}/{e.outages}"  # the nth of its outages
+            lines.append(row.format(fault, e.target, e.service or "-", downtime, floor, limit, bound, moved, where))
         lines.append("")
         for c in self.checks:
             detail = c.detail if len(c.detail) <= 100 else c.detail[:97] + "..."

@@ -168,7 +168,7 @@ def _events_html(events: list[dict[str, Any]], where: dict[int, TrialView]) -> s
         at = _epoch(e.get("at"))
         cells = [
             link,
-            escape(str(e.get("fault", "?"))),
+            escape(str(e.get("fault", "?")) + (f" {e.get('nth')}/{n}" if (n := e.get("outages") or 1) > 1 else "")),
             escape(str(e.get("target", "?"))),
             escape(_hms(at) if at is not None else str(e.get("at", "?"))),
             escape(str(e.get("service") or "-")),

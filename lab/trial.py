@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lab import bounds, evidence, progress
-from lab.checks.availability import Outage, downtime_check, outage
+from lab.checks import availability
+from lab.checks.availability import Outage, downtime_check, no_outage, outage, severity, total_downtime_ms
 from lab.checks.base import Check
-from lab.checks.durability import lost_messages, lost_writes
+from lab.checks.durability import lost_api_messages, lost_messages, lost_writes
 from lab.checks.floor import floor_check
 from lab.checks.quorum import quorum_transitions, resources_in_quorum
 from lab.checks.quorum_partitions import quorum_partitions
@@ -347,13 +348,11 @@ class Trial:
             for i, (label, target, at, nxt) in enumerate(self._windows(since, h.ops[-1].time)):
                 # with several faults, each event holds the outages that began after it and before the next
                 within = None if nxt is None and i == 0 else (at if i else h.ops[0].time, nxt)
-                o_i = (
-                    o
-                    if within is None
-                    else outage(
-                        h, svc, since=at, fs=WORK_FS, max_gap_s=resolution_s, onset_within=within, stall_s=stall_s
-                    )
-                )
+                found = availability.outages(
+                    h, svc, since=since if within is None else at, fs=WORK_FS, max_gap_s=resolution_s,
+                    onset_within=within, stall_s=stall_s,
+                )  # fmt: skip
+                o_i = max(found, key=severity) if found else o if within is None else no_outage(svc)
                 if i and o_i.downtime_ms == 0:
                     continue  # this fault cost this service nothing
                 # the first fault's service came back where its move took it (a heal may move it back after)
@@ -386,7 +385,15 @@ class Trial:
                         limited |= {svc} if ev.limit_ms is not None else set()
                         how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
                         floors.append({**fl.to_dict(), **how})
+                ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found) if found else 0
+                ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
                 events.append(ev)
+                # the other outages of this window (a flap after the service came back) are events of their own
+                for n, other in enumerate(found, 1):
+                    if other is not o_i:
+                        flap = Event.from_outage(label, target, at, other, recovered_on=None, bound_ms=None)
+                        flap.nth, flap.outages, flap.vip = n, len(found), ev.vip
+                        events.append(flap)
             # the configured timeouts' bound limits what has no complete floor; else it is what Pacemaker would
             # tolerate, in the event only
             if svc in bounds_ms and svc not in limited:
@@ -406,6 +413,9 @@ class Trial:
             # backlog held at the fault must have been there (else nothing was at stake) and come back after it.
             held = self.held_backlog  # 0: no fault through fault() (a hand run), or no AMQP
             c = lost_messages(h, set(survived["drained"]), service=self.cfg.amqp.service, backlog=held)
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        if "api_drained" in survived and self.cfg.http:  # the API's publishes, one per acknowledged write
+            c = lost_api_messages(h, set(survived["api_drained"]), service=self.cfg.http.service)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         checks.append(Check(prefix + "observer-coverage", *self.observer.coverage(h, since)))
         # Split-brain evidence: VIPs on 2+ nodes, and (where there are shared disks) double mounts.

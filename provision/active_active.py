@@ -109,6 +109,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
         probes=[Endpoint("galera", vip, sql.port), Endpoint("api", vip, http.port)],
         queue_type="quorum" if ctx.opts.quorum_queues else "classic",
         api_table=api.TABLE,
+        api_queue=api.QUEUE,
     )
 
 

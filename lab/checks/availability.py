@@ -35,7 +35,7 @@ class Outage:
         return self.downtime_ms is not None
 
 
-def _zero(service: str) -> Outage:
+def no_outage(service: str) -> Outage:
     return Outage(service, None, None, 0, 0, 0)
 
 
@@ -49,7 +49,7 @@ def _candidate(
     return Outage(service, start, end, downtime, fails, sum(1 for o in bad if o.type == INFO), onset)
 
 
-def _severity(o: Outage) -> tuple[float, int]:
+def severity(o: Outage) -> tuple[float, int]:
     return (math.inf if o.downtime_ms is None else o.downtime_ms, o.failed_ops + o.indeterminate_ops)
 
 
@@ -83,13 +83,36 @@ def outage(
     onset_within: tuple[float, float | None] | None = None,
     stall_s: float | None = None,
 ) -> Outage:
-    """The longest outage of `service` whose failures (or gap) fall at or after `since`.
+    """The longest of `outages(...)`; no outage at all reads as 0 ms."""
+    found = outages(history, service, since, until, fs, max_gap_s, onset_within, stall_s)
+    return max(found, key=severity) if found else no_outage(service)
+
+
+def total_downtime_ms(found: list[Outage]) -> int | None:
+    """What the clients lost in all: the sum of every outage's downtime (None when one never ended)."""
+    if any(o.downtime_ms is None for o in found):
+        return None
+    return sum(o.downtime_ms or 0 for o in found)
+
+
+def outages(
+    history: History,
+    service: str,
+    since: float,
+    until: float | None = None,
+    fs: Iterable[str] = ("write", "publish", "connect"),
+    max_gap_s: float | None = None,
+    onset_within: tuple[float, float | None] | None = None,
+    stall_s: float | None = None,
+) -> list[Outage]:
+    """Every outage of `service` whose failures (or gap) fall at or after `since`, in the order they began: a service
+    that flaps three times has three.
 
     A run of `fail`/`info` completions with at least one at or after `since` is an outage. With
     `max_gap_s`, two successive acknowledged ops more than `max_gap_s` apart (the second at or after
     `since`) are one too, as is a request still pending at the end of the history (`until`, else
     the last op recorded) more than `max_gap_s` after the last ack: a frozen server hangs requests
-    rather than failing them. An outage that never ended wins; otherwise the longest downtime.
+    rather than failing them.
     With `onset_within=(a, b)`, only outages whose onset lies in [a, b) count: the outages one fault of several
     caused (a is its time, b the next fault's). With `stall_s`, an acknowledged op that took longer than `stall_s`
     (its completion minus its invoke) is an outage too, from the ack before it to its own: a VIP missing for half a
@@ -127,9 +150,7 @@ def outage(
     if onset_within is not None:
         lo, hi = onset_within
         candidates = [c for c in candidates if c.onset is None or (c.onset >= lo and (hi is None or c.onset < hi))]
-    if not candidates:
-        return _zero(service)
-    return max(candidates, key=_severity)
+    return candidates
 
 
 def downtime_check(outage: Outage, bound_ms: int | None) -> Check:

@@ -108,3 +108,16 @@ def lost_messages(history: History, drained_ids: set[int], service: str = "rabbi
     if problem:  # nothing lost, but nothing was at stake either: a broker that came back empty would pass
         return Check(name, False, f"{problem} (a broker back with an empty queue would pass); {detail}")
     return Check(name, True, detail)
+
+
+def lost_api_messages(history: History, drained_ids: set[int], service: str = "api") -> Check:
+    """Every acknowledged API write's message must be in its queue after the run: the API answers 200 only after
+    the broker confirmed the message (nothing consumes that queue, so the drain must find every one)."""
+    acked = _values(history, "write", OK, service)
+    drained = _ids(drained_ids)
+    lost = acked - drained
+    notes = _side_notes(history, "write", service, drained)
+    name = f"lost-messages:{service}"
+    if lost:
+        return Check(name, False, f"{len(lost)} of {len(acked)} acknowledged writes' messages lost: {id_list(lost)}")
+    return Check(name, True, f"all {len(acked)} acknowledged writes' messages drained from the API's queue; {notes}")

@@ -6,8 +6,9 @@ the run (`drain`, the runner's --verify) must find every one of them."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import pika
@@ -167,18 +168,25 @@ def paused(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> No
         rec.record(INFO, "resume", service=ep.service)
 
 
-def drain(cfg: WorkloadConfig) -> set[int]:
+def drain(cfg: WorkloadConfig, queue: str | None = None, parse: Callable[[bytes], int] = int) -> set[int]:
     """Everything still queued after the run: with the consumer paused since a little before the first fault, every
-    message confirmed since then (the backlog at the fault among them) must be here."""
+    message confirmed since then (the backlog at the fault among them) must be here. `queue` names another queue
+    (the API stand-in's, whose bodies `parse` reads)."""
     ep = cfg.amqp
     assert ep is not None
-    conn, ch = channel(ep, cfg.queue, 5.0, cfg.queue_type)
+    name = queue or cfg.queue
+    conn, ch = channel(ep, name, 5.0, cfg.queue_type)
     got: set[int] = set()
     try:
         while True:
-            method, _props, body = ch.basic_get(cfg.queue, auto_ack=True)
+            method, _props, body = ch.basic_get(name, auto_ack=True)
             if method is None:
                 return got
-            got.add(int(body))
+            got.add(parse(body))
     finally:
         _close(conn)
+
+
+def api_message_id(body: bytes) -> int:
+    """The row id of one of the API stand-in's messages: {"id": N, "port": ..., "node": ...}."""
+    return int(json.loads(body)["id"])

@@ -36,6 +36,9 @@ class WorkloadConfig:
     interval_s: float = 0.05  # between a client's ops; the VIP probe's period, at most 100 ms
     op_timeout_s: float = 1.0
     api_table: str = "api_writes"
+    # the queue the API stand-in publishes each written row to before its 200 (nothing consumes it): drained after
+    # the run, every acknowledged API write must be there; "" when the API publishes nothing
+    api_queue: str = ""
     queue_type: str = "classic"  # or "quorum" (RabbitMQ's recommendation; the hardened profile)
     # confirmed messages that must sit unconsumed in the queue when the first fault is applied (0: no pause)
     backlog: int = 50
@@ -96,6 +99,7 @@ class WorkloadConfig:
             interval_s=d.get("interval_s", 0.05),
             op_timeout_s=d.get("op_timeout_s", 1.0),
             api_table=d.get("api_table", "api_writes"),
+            api_queue=d.get("api_queue", ""),
             queue_type=d.get("queue_type", "classic"),
             backlog=d.get("backlog", 50),
         )

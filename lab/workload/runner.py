@@ -53,7 +53,8 @@ def run(cfg: WorkloadConfig) -> None:
 
 
 def verify(cfg: WorkloadConfig) -> dict:
-    """{"present": {service: [ids of rows found]}, "drained": [message ids still queued]}."""
+    """{"present": {service: [ids of rows found]}, "drained": [message ids still queued], "api_drained": [ids of
+    the API's messages still queued]}."""
     present: dict[str, list[int]] = {}
     result: dict = {"present": present}
     if cfg.sql:
@@ -62,6 +63,8 @@ def verify(cfg: WorkloadConfig) -> dict:
             present[cfg.http.service] = sorted(sql.present_ids(cfg, cfg.api_table))
     if cfg.amqp:
         result["drained"] = sorted(amqp.drain(cfg))
+        if cfg.http and cfg.api_queue:
+            result["api_drained"] = sorted(amqp.drain(cfg, cfg.api_queue, amqp.api_message_id))
     return result
 
 

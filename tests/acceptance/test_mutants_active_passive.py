@@ -17,10 +17,9 @@ from collections.abc import Iterator
 import pytest
 
 from lab import bounds
-from lab.checks.base import Check
-from lab.fixtures import double_vip_seen, make_lab
+from lab.fixtures import assert_caught, double_vip_seen, make_lab
 from lab.floors import LIMIT_FACTOR
-from lab.session import Lab, TrialResult
+from lab.session import Lab
 from lab.wait import until
 
 pytestmark = [pytest.mark.active_passive, pytest.mark.mutants]
@@ -37,20 +36,6 @@ def mysql_node(lab: Lab) -> str:
 
 def peer(lab: Lab, node: str) -> str:
     return next(n for n in lab.cluster_nodes if n != node)
-
-
-def assert_caught(lab: Lab, res: TrialResult, name: str, check_part: str) -> None:
-    """Take the mutant trial's checks and events out of the report (they judge a cluster broken on purpose), put
-    in one check: the named check failed, as it must; and assert it did."""
-    lab.report.checks = [c for c in lab.report.checks if c not in res.checks]
-    lab.report.events = [e for e in lab.report.events if e not in res.events]
-    hit = [c for c in res.checks if check_part in c.name]
-    assert hit, f"mutant {name}: the trial ran no check named *{check_part}*: {[c.name for c in res.checks]}"
-    failed = [c for c in hit if not c.passed]
-    shown = failed[0].detail if failed else hit[0].detail
-    c = Check(f"mutant:{name}: {check_part} fails", bool(failed), f"{'caught' if failed else 'MISSED'}: {shown}")
-    lab.report.checks.append(c)
-    assert c.passed, c.detail
 
 
 def test_a_deleted_acknowledged_write_fails_lost_writes(lab: Lab) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lab.checks import MEASURED_BY, Outage, downtime_check, outage
+from lab.checks.availability import outages, total_downtime_ms
 from lab.history import History, Op
 
 pytestmark = pytest.mark.unit
@@ -141,3 +142,23 @@ def test_an_op_slower_than_the_stall_limit_is_an_outage_from_the_ack_before_it()
 def test_stalls_before_since_do_not_count() -> None:
     h = History([w(9.0, "invoke"), w(10.0, "ok"), w(10.1, "invoke"), w(10.15, "ok")])
     assert outage(h, "mysql", since=10.05, stall_s=0.5).downtime_ms == 0
+
+
+def test_every_outage_is_listed_in_order_and_summed() -> None:
+    h = writes(
+        (10.0, "ok"), (11.0, "fail"), (15.0, "ok"),  # 5000 ms
+        (16.0, "ok"), (17.0, "fail"), (20.0, "ok"),  # 4000 ms
+        (21.0, "ok"), (22.0, "info"), (26.5, "ok"),  # 5500 ms
+    )  # fmt: skip
+    found = outages(h, "mysql", since=10.5)
+    assert [o.downtime_ms for o in found] == [5000, 4000, 5500]
+    assert [o.failed_ops + o.indeterminate_ops for o in found] == [1, 1, 1]
+    assert total_downtime_ms(found) == 14500
+    assert outage(h, "mysql", since=10.5).downtime_ms == 5500  # the longest is still the one outage() names
+    assert outages(h, "mysql", since=27.0) == [] and outage(h, "mysql", since=27.0).downtime_ms == 0
+
+
+def test_a_total_with_an_outage_that_never_ended_is_none() -> None:
+    h = writes((10.0, "ok"), (11.0, "fail"), (12.0, "ok"), (13.0, "fail"))
+    found = outages(h, "mysql", since=10.5)
+    assert [o.recovered for o in found] == [True, False] and total_downtime_ms(found) is None

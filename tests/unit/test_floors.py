@@ -137,3 +137,16 @@ def test_an_incomplete_floor_checks_the_lower_side_only() -> None:
     assert fl.limit_ms(3050) is None
     c = floor_check("t: ", _event(60_000, fl), fl)
     assert c.passed and "limit" not in c.detail.split(";")[0]
+
+
+def test_flaps_are_limited_together() -> None:
+    """Three outages of 5 s after one fault each pass a limit of 8.45 s alone; together they are 15 s lost."""
+    fl = Floor("mysql", 2200, {"n:p_ip:start": 100}, answer_ms=400, requested_at=1.0, method="m")
+    ev = _event(5000, fl)
+    ev.outages, ev.total_downtime_ms = 3, 15000
+    c = floor_check("t: ", ev, fl)
+    assert not c.passed and "the longest of 3 outages, together 15000 ms" in c.detail
+    ev.total_downtime_ms = 5600  # one real failover and two short stalls: within the limit
+    assert floor_check("t: ", ev, fl).passed
+    ev.total_downtime_ms = None  # one of them never ended
+    assert not floor_check("t: ", ev, fl).passed

@@ -67,6 +67,9 @@ def test_to_dict() -> None:
         "vip_to": None,
         "floor_ms": None,
         "limit_ms": None,
+        "nth": 1,
+        "outages": 1,
+        "total_downtime_ms": None,
     }
     assert d["checks"][1] == {"name": "vip-holders", "passed": False, "detail": FAIL.detail}
     assert d["versions"]["pacemaker"] == "2.1.5"
