@@ -437,8 +437,9 @@ class Trial:
             # evidence checks themselves are recorded as found, not judged: the split is what this trial expects
             healed = min((at for _, at in self.heal_log), default=None)
             sb = split_brain_in_window(
-                h, since, healed, transient=pb.VIP_HANDOVER_SAMPLES, mounts=bool(self.lab.provider.shared_disks())
-            )
+                h, since, healed, transient=pb.VIP_HANDOVER_SAMPLES, mounts=bool(self.lab.provider.shared_disks()),
+                outlive_s=pb.recovery_deadline_s(ctx),  # once healed, the cluster resolves it within a recovery
+            )  # fmt: skip
             checks.append(Check(prefix + "checkers detect the split-brain", sb.passed, sb.detail))
             self.lab.report.notes += [f"{prefix}{c.name} (expected to fail here): {c.detail}" for c in evidence]
         else:

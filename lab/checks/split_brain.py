@@ -134,19 +134,28 @@ def vip_moves(history: History, vip: str, since: float) -> tuple[str | None, str
 
 
 def split_brain_in_window(
-    history: History, since: float, until: float | None = None, *, transient: int = 0, mounts: bool = False
+    history: History,
+    since: float,
+    until: float | None = None,
+    *,
+    transient: int = 0,
+    mounts: bool = False,
+    outlive_s: float | None = None,
 ) -> Check:
     """A split-brain the trial expects: passes only when a VIP (or, with `mounts`, a shared disk) was on 2+ nodes in
     more than `transient` successive samples, first seen in [since, until) (the fault's window), and on no node
     twice before `since` (a double VIP already there proves nothing about the fault). No samples after `since` is a
-    failure: a blind observer detects nothing."""
-    samples = _vip_samples(history) + (_mount_samples(history) if mounts else [])
-    samples.sort(key=lambda s: s[0])
+    failure: a blind observer detects nothing. With `outlive_s` and a heal at `until`, no VIP or disk may still be on
+    2+ nodes `outlive_s` after the heal: once healed, the cluster must resolve the split."""
+    vips = _vip_samples(history)
+    kinds = [vips, _mount_samples(history)] if mounts else [vips]
     name = "split-brain in the fault's window"
-    after = [s for s in samples if s[0] >= since]
+    after = [s for kind in kinds for s in kind if s[0] >= since]
     if len(after) < 2:
         return Check(name, False, f"{len(after)} observer samples after the fault: too few to detect anything")
-    episodes = [e for e in _episodes(samples) if e.samples > transient]
+    # episodes per kind of sample: a VIP sample followed by a mounts sample must not end the VIP's episode
+    found = sorted((e for kind in kinds for e in _episodes(kind)), key=lambda e: (e.first, e.key))
+    episodes = [e for e in found if e.samples > transient]
     before = [e for e in episodes if e.first < since]
     inside = [e for e in episodes if e.first >= since and (until is None or e.first < until)]
     window = f"[{since:.3f}, {'end' if until is None else f'{until:.3f}'})"
@@ -156,5 +165,15 @@ def split_brain_in_window(
         late = [e for e in episodes if until is not None and e.first >= until]
         seen = f"; only after it: {late[0].describe()}" if late else ""
         return Check(name, False, f"no episode on 2+ nodes first seen in the fault's window {window}{seen}")
+    if outlive_s is not None and until is not None:
+        # one that began after the heal counts too: resolving a split may stop and start both sides (multiple-active)
+        stuck = [e for e in episodes if e.first >= since and e.last > until + outlive_s]
+        if stuck:
+            e = stuck[0]
+            return Check(
+                name,
+                False,
+                f"still split {e.last - until:.1f} s after the heal (allowed {outlive_s:.1f} s): {e.describe()}",
+            )
     shown = "; ".join(e.describe() for e in inside[:3])
     return Check(name, True, f"{len(inside)} episode(s) first seen in {window}: {shown} ({len(after)} samples after)")

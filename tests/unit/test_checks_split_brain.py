@@ -154,3 +154,25 @@ def test_a_double_mount_is_a_split_brain_when_asked() -> None:
     h.extend(holders(_vip(1.0, "a"), _vip(2.0, "a")).ops)
     assert not split_brain_in_window(h, since=1.5).passed
     assert split_brain_in_window(h, since=1.5, mounts=True).passed
+
+
+def test_an_expected_split_must_end_after_the_heal() -> None:
+    ends = holders(_vip(1.0, "a"), _vip(3.0, "a", "b"), _vip(4.0, "a", "b"), _vip(5.0, "a", "b"), _vip(6.0, "b"))
+    assert split_brain_in_window(ends, since=2.5, until=4.5, outlive_s=1.0).passed  # last seen 0.5 s after
+    stuck = split_brain_in_window(ends, since=2.5, until=4.5, outlive_s=0.2)
+    assert not stuck.passed and "still split 0.5 s after the heal (allowed 0.2 s)" in stuck.detail
+    again = holders(_vip(1.0, "a"), _vip(3.0, "a", "b"), _vip(4.0, "a", "b"), _vip(5.0, "b"), _vip(6.0, "a", "b"),
+                    _vip(7.0, "a", "b"), _vip(8.0, "b"))  # fmt: skip
+    assert split_brain_in_window(again, since=2.5, until=4.5, outlive_s=3.0).passed  # a re-split resolved in time
+    assert not split_brain_in_window(again, since=2.5, until=4.5, outlive_s=2.0).passed
+
+
+def test_vip_and_mount_samples_make_episodes_of_their_own() -> None:
+    """The observer records VIP holders and mounts as separate samples: interleaved, neither ends the other's
+    episode (each sample of one kind lacks the other's keys)."""
+    both = {"node1": [["/dev/loop0", "/m"]], "node2": [["/dev/loop0", "/m"]]}
+    ops = []
+    for t in (3.0, 3.1, 3.2, 3.3):
+        ops += holders(_vip(t, "a", "b")).ops + mounts((t + 0.05, both)).ops
+    c = split_brain_in_window(History(ops), since=2.5, until=4.5, mounts=True, transient=2)
+    assert c.passed and "(4 samples)" in c.detail
