@@ -10,6 +10,7 @@ from lab import progress
 from lab.bounds import token_timeout_ms
 from lab.checks.placement import online_nodes
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
+from lab.observer import QUORUM_CMD
 from lab.wait import until
 from provision import corosync
 from provision.context import Context, render
@@ -59,8 +60,11 @@ def crm_mon_xml(ctx: Context, node: str) -> str | None:
 
 def stack_deadline_s(ctx: Context) -> float:
     # pacemaker's first election waits for dc-deadtime (seeded below, 20 s if unseeded);
-    # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed.
-    return (2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms) / 1000.0
+    # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed; on an emulated CPU the
+    # daemons' own work (the joins, the CIB's sync) is as slow as their ops, so it scales as their timeouts do
+    # (measured under TCG: two nodes rejoining after a partition were not both online in crm_mon after 28.2 s).
+    timers_ms = 2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms
+    return timers_ms * timeout_scale(ctx) / 1000.0
 
 
 def membership_deadline_s(ctx: Context) -> float:
@@ -70,7 +74,7 @@ def membership_deadline_s(ctx: Context) -> float:
 
 def corosync_members(ctx: Context, node: str) -> list[str] | str | None:
     """The members `corosync-quorumtool -s` lists on `node` (names), or what it said instead."""
-    r = ctx.provider.run(node, "corosync-quorumtool -s", timeout=15)
+    r = ctx.provider.run(node, QUORUM_CMD, timeout=15)
     try:
         return list(parse_quorumtool(r.stdout)["members"])
     except QuorumParseError:

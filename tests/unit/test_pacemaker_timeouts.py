@@ -154,3 +154,13 @@ def test_each_step_past_its_deadline_is_an_error_naming_it(
     monkeypatch.setattr(pacemaker, "DAEMONS_START_S", 0.3)
     with pytest.raises(WaitTimeout, match=expect_what):
         pacemaker.wait_online(staged(stages), "node1", ["node1", "node2"])  # type: ignore[arg-type]
+
+
+def test_the_stacks_deadline_scales_with_an_emulated_cpu() -> None:
+    from provision import pacemaker
+
+    native = staged([(0.0, None, None)])
+    emulated = staged([(0.0, None, None)])
+    emulated.provider.emulated = True
+    assert pacemaker.stack_deadline_s(native) == pytest.approx(0.216)  # type: ignore[arg-type]
+    assert pacemaker.stack_deadline_s(emulated) == pytest.approx(0.216 * pacemaker.EMULATED_TIMEOUT_SCALE)  # type: ignore[arg-type]
