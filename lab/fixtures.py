@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.checks.base import Check
+from lab.checks.split_brain import vip_samples
 from lab.providers import ProviderError, Unsupported
 from lab.report import Event
 from lab.scenario import Scenario, ScenarioError, load_scenario
@@ -140,8 +141,10 @@ def double_vip_seen(t: Trial, vip: str) -> bool:
     """Has the observer seen `vip` on two nodes at once since the trial's fault, in more successive samples than a
     handover may take (the playbook's VIP_HANDOVER_SAMPLES), as the vip-holders check counts them?"""
     run = 0
-    for op in t.history().select(f="vip-holders", since=t.fault_at):
-        run = run + 1 if len(op.value.get(vip, [])) > 1 else 0
+    for at, holders in vip_samples(t.history()):
+        if t.fault_at is not None and at < t.fault_at:
+            continue
+        run = run + 1 if len(holders.get(vip, ())) > 1 else 0
         if run > t.lab.playbook.VIP_HANDOVER_SAMPLES:
             return True
     return False

@@ -23,6 +23,10 @@ from lab.providers.base import Provider
 # machine one can take several periods. More than this many periods without a sample means the observer was blind
 # for a stretch. The period is the provider's (`observe_period_s`).
 MAX_GAP_PERIODS = 30
+# A sample waits this many periods for each node's look, then goes on without the nodes that have not answered
+# (libvirt: a guest's state calls block while libvirtd destroys it for fencing; measured under TCG, a whole sample
+# stalled for 15 s when it waited for every node).
+LOOK_WAIT_PERIODS = 10
 QUORUM_CMD = "corosync-quorumtool -s"
 # A quorum look starts a process in the node that talks to corosync over IPC (netns: nsenter + fork/exec; libvirt:
 # an SSH session): measured on netns, 34 ms median against 6 ms for an address look (6x): one quorum sample every
@@ -67,18 +71,51 @@ class Observer:
         self._qthread = threading.Thread(target=self._quorum_loop, name="observer-quorum", daemon=True)
         self._qpool: ThreadPoolExecutor | None = None
         self._inflight: dict[str, Future[tuple[float, dict[str, Any]]]] = {}
+        self._looks: dict[str, Future[tuple[bool, list[str], list[tuple[str, str]]]]] = {}
+        self._unanswered: dict[str, tuple[float, str]] = {}  # node -> (first sample it missed, why)
+        self._last: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}  # node -> its last answered look
 
-    def _look(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
+    def _look(self, node: str) -> tuple[bool, list[str], list[tuple[str, str]]]:
+        """(running, addresses, mounts)."""
         if not self.provider.is_running(node):
-            return [], []  # powered off: its dark namespace still lists addresses, but nothing answers there
-        return self.provider.observe(node)
+            return False, [], []  # powered off: its dark namespace still lists addresses, but nothing answers there
+        return True, *self.provider.observe(node)
+
+    @property
+    def look_wait_s(self) -> float:
+        """How long a sample waits for a node's look before it goes on without it."""
+        return self.period_s * LOOK_WAIT_PERIODS
 
     def sample(self) -> None:
+        """Every node looked at all at once (over SSH a look costs a round trip), each on its own: a node that does
+        not answer within look_wait_s (a guest being fenced, a busy one) or whose look fails misses this sample
+        only, and is not asked twice: the sample carries what it was last seen with and names it `unanswered`. A
+        stretch a node went unanswered is recorded when it ends (`look-gap`), with how it ended: coverage judges
+        it."""
         holders: dict[str, list[str]] = {v: [] for v in self.vips}
         mounts: dict[str, list[list[str]]] = {}
-        nodes = list(self.provider.scenario.nodes)
-        # All nodes at once: over SSH one look costs a round trip, and the sample is only as sharp as its slowest.
-        for node, (addresses, node_mounts) in zip(nodes, self._pool.map(self._look, nodes), strict=True):
+        for node in self.provider.scenario.nodes:
+            if node not in self._looks:
+                self._looks[node] = self._pool.submit(self._look, node)
+        asked = dict(self._looks)
+        wait_futures(asked.values(), timeout=self.look_wait_s)
+        now = time.time()
+        unanswered: dict[str, str] = {}
+        for node in self.provider.scenario.nodes:  # in the scenario's order, whichever look is still in flight
+            fut = asked[node]
+            if not fut.done():
+                unanswered[node] = f"no answer within {self.look_wait_s * 1000:.0f} ms"
+            else:
+                del self._looks[node]
+                try:
+                    running, addresses, node_mounts = fut.result()
+                    self._last[node] = (addresses, node_mounts)
+                    self._answered(node, now, "answered" if running else "powered off")
+                except Exception as exc:  # this node's look failed (a guest going away mid-read): its own loss
+                    unanswered[node] = repr(exc)[:300]
+            if node in unanswered:  # what it was last seen with, so a timeline does not read its silence as a
+                # move; the checkers of double holders leave it out of this sample (split_brain: `unanswered`)
+                addresses, node_mounts = self._last.get(node, ([], []))
             addrs = set(addresses)
             for v in self.vips:
                 if v in addrs:
@@ -86,9 +123,21 @@ class Observer:
             mine = [[src, dst] for src, dst in node_mounts if src in self.devices]
             if mine:
                 mounts[node] = mine
-        self.rec.record(INFO, "vip-holders", holders)
-        self.rec.record(INFO, "mounts", mounts)
+        for node, why in unanswered.items():
+            self._unanswered.setdefault(node, (now, why))
+        self.rec.record(INFO, "vip-holders", holders, time=now)
+        self.rec.record(INFO, "mounts", mounts, time=now)
+        if unanswered:
+            self.rec.record(INFO, "unanswered", unanswered, time=now)
         self.samples += 1
+
+    def _answered(self, node: str, at: float, ended: str) -> None:
+        began = self._unanswered.pop(node, None)
+        if began is not None:
+            since, why = began
+            self.rec.record(
+                INFO, "look-gap", {"node": node, "ms": round((at - since) * 1000), "ended": ended, "why": why}, time=at
+            )
 
     @property
     def quorum_call_timeout_s(self) -> float:
@@ -155,18 +204,31 @@ class Observer:
 
     def coverage(self, history: History, since: float) -> tuple[bool, str]:
         """Did the observer watch the whole trial? A checker that saw no sample cannot have seen a double VIP: fail
-        on observer errors, or on a gap between samples longer than MAX_GAP_PERIODS periods after `since`."""
+        on observer errors, on a gap between samples longer than MAX_GAP_PERIODS periods after `since`, or on a node
+        left unanswered that long and then found running (or never found again): its holdings were not seen. A
+        node that was unanswered until it was found powered off (fenced, crashed) held nothing the checkers missed
+        once off; its stretch is said, not failed."""
+        limit_s = MAX_GAP_PERIODS * self.period_s
         errors = history.select(f="observer-error", since=since)
         times = [o.time for o in history.select(f="vip-holders", process="observer")]
         after = [t for t in times if t >= since]
         gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b >= since]
         worst = max(gaps, default=0.0)
-        ok = not errors and len(after) >= 2 and worst <= MAX_GAP_PERIODS * self.period_s
+        stretches = [o.value for o in history.select(f="look-gap", process="observer", since=since)]
+        blind = [g for g in stretches if g["ended"] != "powered off" and g["ms"] > limit_s * 1000]
+        ok = not errors and not blind and len(after) >= 2 and worst <= limit_s
         detail = (
             f"{len(after)} samples after the fault, longest gap {worst * 1000:.0f} ms "
-            f"(limit {MAX_GAP_PERIODS * self.period_s * 1000:.0f} ms), {len(errors)} errors"
-            + (f": {errors[0].error}" if errors else "")
+            f"(limit {limit_s * 1000:.0f} ms), {len(errors)} errors" + (f": {errors[0].error}" if errors else "")
         )
+        longest: dict[str, dict[str, Any]] = {}
+        for g in stretches:
+            if g["ms"] > longest.get(g["node"], {"ms": -1})["ms"]:
+                longest[g["node"]] = g
+        if longest:
+            detail += "; unanswered longest: " + ", ".join(
+                f"{n} {g['ms']} ms ({g['ended']}{': ' + g['why'] if g in blind else ''})" for n, g in longest.items()
+            )
         return ok, detail
 
     def start(self) -> None:
@@ -183,9 +245,13 @@ class Observer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=10 + self.look_wait_s)
         self.sample()
-        self._pool.shutdown(wait=True)
+        now = time.time()
+        for node in list(self._unanswered):  # still unanswered at the end: a stretch that never ended
+            self._answered(node, now, "never answered")
+        self._pool.shutdown(wait=False, cancel_futures=True)  # a hung look ends by its own timeout
         self.rec.close()
         if self._qrec is not None and self._qpool is not None:
             self._qthread.join(timeout=10 + self.quorum_period_s)

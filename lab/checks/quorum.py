@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.checks.base import Check
+from lab.checks.split_brain import vip_samples
 from lab.history import INFO, History
 
 View = dict[str, Mapping[str, Any]]  # node -> its answer, answering nodes only
@@ -51,12 +52,6 @@ def sample_span(samples: list[Sample]) -> str:
     return f"{len(samples)} samples over {samples[-1][0] - samples[0][0]:.1f} s from {len(nodes)} answering nodes"
 
 
-def _vip_samples(history: History) -> list[tuple[float, dict[str, set[str]]]]:
-    ops = history.select(f="vip-holders", type=INFO)
-    out = [(o.time, {str(v): set(ns or ()) for v, ns in o.value.items()}) for o in ops if isinstance(o.value, Mapping)]
-    return sorted(out, key=lambda s: s[0])
-
-
 def _inquorate_since(samples: list[Sample]) -> list[dict[str, float]]:
     """Per quorum sample: node -> when its current stretch without quorum began (its first inquorate answer after
     its last quorate one), for nodes inquorate in that sample. A sample a node missed neither ends nor starts one."""
@@ -83,7 +78,7 @@ def resources_in_quorum(
     runs, starts nothing). Under no-quorum-policy=ignore resources run without quorum as configured: what was found
     is reported (from each node's quorum loss on, no grace) and passes, unless `fail_when_ignored`."""
     name = "quorum-resources"
-    qs, vs = quorum_samples(history), _vip_samples(history)
+    qs, vs = quorum_samples(history), vip_samples(history)
     if not qs or not vs:
         missing = " and ".join(w for w, s in (("quorum", qs), ("vip-holders", vs)) if not s)
         return Check(name, False, f"no {missing} samples recorded: nothing to judge")

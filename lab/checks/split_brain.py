@@ -38,16 +38,27 @@ def _samples(history: History, f: str) -> list[tuple[float, Mapping]]:
     return sorted(((o.time, o.value) for o in ops if isinstance(o.value, Mapping)), key=lambda s: s[0])
 
 
-def _vip_samples(history: History) -> list[Sample]:
+def _unanswered(history: History) -> dict[float, set[str]]:
+    """The nodes each observer sample carried from their last look (lab/observer.py), by the sample's time."""
+    return {t: set(value) for t, value in _samples(history, "unanswered")}
+
+
+def vip_samples(history: History, heard_only: bool = True) -> list[Sample]:
+    """VIP -> its holders per sample. heard_only: a node the sample did not hear from is not counted a holder there
+    (what it was last seen with is no sighting of a second holder); else it is, as last seen (a timeline)."""
+    silent = _unanswered(history) if heard_only else {}
     samples = _samples(history, "vip-holders")
-    return [(t, {vip: set(nodes or ()) for vip, nodes in value.items()}) for t, value in samples]
+    return [(t, {vip: set(nodes or ()) - silent.get(t, set()) for vip, nodes in value.items()}) for t, value in samples]
 
 
 def _mount_samples(history: History) -> list[Sample]:
+    silent = _unanswered(history)
     out: list[Sample] = []
     for t, value in _samples(history, "mounts"):
         by_source: dict[str, set[str]] = {}
         for node, mounts in value.items():
+            if node in silent.get(t, set()):
+                continue
             for source, _mountpoint in mounts or ():
                 by_source.setdefault(source, set()).add(node)
         out.append((t, by_source))
@@ -96,7 +107,7 @@ def vip_holders(history: History, require_samples: bool = True, transient: int =
     `transient`: overlaps seen in at most that many successive samples are reported, not failed. VRRP hands a VIP
     over by the new MASTER adding it before the old one, on its advert, removes it: both hold it for a moment
     (measured here: one 100 ms sample in a `chk_haproxy` handover). Pacemaker stops before it starts: 0 there."""
-    return _verdict("vip-holders", "VIPs", _vip_samples(history), require_samples, transient)
+    return _verdict("vip-holders", "VIPs", vip_samples(history), require_samples, transient)
 
 
 def double_mounts(history: History, require_samples: bool = True) -> Check:
@@ -111,7 +122,7 @@ def double_mounts(history: History, require_samples: bool = True) -> Check:
 def vip_timeline(history: History, vip: str) -> list[tuple[float, tuple[str, ...]]]:
     """(time, sorted holders) at the first sample and at each sample where the holders changed."""
     out: list[tuple[float, tuple[str, ...]]] = []
-    for t, holders in _vip_samples(history):
+    for t, holders in vip_samples(history, heard_only=False):
         nodes = tuple(sorted(holders.get(vip, ())))
         if not out or out[-1][1] != nodes:
             out.append((t, nodes))
@@ -147,7 +158,7 @@ def split_brain_in_window(
     twice before `since` (a double VIP already there proves nothing about the fault). No samples after `since` is a
     failure: a blind observer detects nothing. With `outlive_s` and a heal at `until`, no VIP or disk may still be on
     2+ nodes `outlive_s` after the heal: once healed, the cluster must resolve the split."""
-    vips = _vip_samples(history)
+    vips = vip_samples(history)
     kinds = [vips, _mount_samples(history)] if mounts else [vips]
     name = "split-brain in the fault's window"
     after = [s for kind in kinds for s in kind if s[0] >= since]

@@ -1,5 +1,6 @@
 """The observer must admit when it was blind: a checker that saw no sample cannot have seen a double VIP."""
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -112,3 +113,74 @@ def test_quorum_nodes_default_to_the_cluster_nodes_and_a_topology_without_any_sa
     assert obs.quorum_nodes == [] and obs.quorum_samples == 0
     assert not (tmp_path / "observer-quorum.jsonl").exists()
     assert obs.quorum_period_s == 0.05 * QUORUM_PERIODS
+
+
+# --- VIP and mount samples: each node on its own -----------------------------------------------------------
+
+VIP = "192.168.42.101"
+
+
+class LookProvider:
+    """node1 answers at once holding the VIP; node2 hangs until released (a guest libvirtd is destroying); node3 is
+    powered off; node4's look fails."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.off = {"node3"}
+        self.looks: dict[str, int] = {}
+        self.scenario = SimpleNamespace(nodes={n: None for n in ("node1", "node2", "node3", "node4")})
+
+    def is_running(self, node: str) -> bool:
+        return node not in self.off
+
+    def observe(self, node: str) -> tuple[list[str], list[tuple[str, str]]]:
+        self.looks[node] = self.looks.get(node, 0) + 1
+        if node == "node2" and self.looks[node] > 1:
+            self.release.wait()
+            return [], []
+        if node == "node4":
+            raise RuntimeError("node4: could not read addresses and mounts")
+        return ([VIP] if node in ("node1", "node2") else []), []
+
+
+def test_a_node_whose_look_hangs_or_fails_costs_its_own_sample_only(tmp_path) -> None:
+    """The sample goes on after look_wait_s without node2 (hung) and node4 (failed): node1's holding is recorded,
+    node2 is carried as last seen and named unanswered, not asked twice; once node2 answers, the stretch it went
+    unanswered is recorded; a second holder carried from a silent node is no sighting of a double VIP."""
+    from lab.checks.split_brain import vip_holders, vip_timeline
+
+    p = LookProvider()
+    obs = Observer(p, [VIP], [], tmp_path, period_s=0.02)  # type: ignore[arg-type]
+    obs.sample()  # node2 answers the first look: it holds the VIP too (a double VIP, seen)
+    began = time.monotonic()
+    for _ in range(3):
+        obs.sample()
+    assert time.monotonic() - began < 3 * obs.look_wait_s + 1  # never stalled behind node2
+    assert p.looks["node2"] == 2  # asked once since the first look, waited for since
+    p.release.set()
+    time.sleep(0.05)
+    obs.sample()
+    obs.stop()
+    h = History([Op.from_dict(json.loads(ln)) for ln in (tmp_path / "observer.jsonl").read_text().splitlines()])
+    holders = [o.value[VIP] for o in h.select(f="vip-holders")]
+    assert holders[:4] == [["node1", "node2"]] * 4, holders  # node2 carried as last seen while silent
+    assert holders[4] == ["node1"]
+    silent = [o.value for o in h.select(f="unanswered")]
+    assert len(silent) >= 4 and all("node4" in s for s in silent) and "node2" in silent[1]
+    gaps = {o.value["node"]: o.value for o in h.select(f="look-gap")}
+    assert gaps["node2"]["ended"] == "answered" and gaps["node4"]["ended"] == "never answered"
+    # the double VIP: seen once (the first sample), never from node2's silence
+    assert not vip_holders(h).passed and "1 samples" in vip_holders(h).detail
+    assert [nodes for _, nodes in vip_timeline(h, VIP)] == [("node1", "node2"), ("node1",)]
+
+
+def look_gap(t: float, node: str, ms: int, ended: str) -> Op:
+    return Op(t, "observer", "info", "look-gap", {"node": node, "ms": ms, "ended": ended, "why": "no answer"})
+
+
+@pytest.mark.parametrize("ended, ok", [("answered", False), ("never answered", False), ("powered off", True)])
+def test_a_node_unanswered_past_the_limit_fails_coverage_unless_it_was_found_off(tmp_path, ended, ok) -> None:
+    long_ms = int(MAX_GAP_PERIODS * 0.1 * 1000) + 500
+    ops = samples(*[10 + i * 0.1 for i in range(50)]) + [look_gap(14.0, "node2", long_ms, ended)]
+    passed, detail = observer(tmp_path).coverage(History(sorted(ops, key=lambda o: o.time)), since=10)
+    assert passed is ok and f"node2 {long_ms} ms ({ended}" in detail
