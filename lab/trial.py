@@ -360,6 +360,9 @@ class Trial:
                 ev = Event.from_outage(
                     label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, where), bound_ms=bounds_ms.get(svc)
                 )
+                # what the floor/limit check limits: every outage of this window together (flaps add up)
+                ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found) if found else 0
+                ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
                 if label.startswith("heal:") and svc in bounds_ms:  # a failback has no floor: the timeouts bound it
                     c = downtime_check(o_i, bounds_ms[svc])
                     name = f"{prefix}{c.name} after {label} within {bounds_ms[svc]} ms"
@@ -385,8 +388,6 @@ class Trial:
                         limited |= {svc} if ev.limit_ms is not None else set()
                         how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
                         floors.append({**fl.to_dict(), **how})
-                ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found) if found else 0
-                ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
                 events.append(ev)
                 # the other outages of this window (a flap after the service came back) are events of their own
                 for n, other in enumerate(found, 1):
