@@ -1,0 +1,116 @@
+"""A trial's events and timing checks, per service: every outage in each fault's (and heal's) window is an event,
+the first fault's longest carries its floor and limit (lab/floors.py), and the configured timeouts' bound limits
+what has no complete floor. Split from lab/trial.py, which runs the trial; this reads what it recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lab.checks import availability
+from lab.checks.availability import Outage, downtime_check, no_outage, outage, severity, total_downtime_ms
+from lab.checks.base import Check
+from lab.checks.floor import floor_check
+from lab.checks.split_brain import vip_timeline
+from lab.history import History
+from lab.report import Event
+
+if TYPE_CHECKING:
+    from lab.trial import Trial
+
+# The ops whose acknowledgement means "the service worked" (probes are judged apart).
+WORK_FS = ("write", "publish")
+
+
+@dataclass
+class Timing:
+    outages: dict[str, Outage] = field(default_factory=dict)  # service -> its longest outage in the trial
+    events: list[Event] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    floors: list[dict[str, Any]] = field(default_factory=list)  # how each floor was made (trials/<name>/floors.json)
+
+
+def timing(
+    t: Trial,
+    h: History,
+    since: float,
+    placed: dict[str, str],
+    bounds_ms: dict[str, int],
+    *,
+    expect_split_brain: bool,
+    membership_change: bool,
+) -> Timing:
+    """Events and timing checks of every service the playbook runs, from the trial's history."""
+    out = Timing()
+    outages, events, checks, floors = out.outages, out.events, out.checks, out.floors
+    limited: set[str] = set()  # services whose downtime is limited by their floor
+    prefix = f"{t.name}: "
+    pb, ctx = t.lab.playbook, t.lab.ctx
+    resolution_s, stall_s = t.resolution_ms / 1000, t.cfg.stall_s
+    for svc in pb.services(ctx):
+        # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
+        o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s, stall_s=stall_s)
+        outages[svc] = o
+        probe = outage(h, svc, since=since, fs=("connect",))
+        for i, (label, target, at, nxt) in enumerate(t._windows(since, h.ops[-1].time)):
+            # with several faults, each event holds the outages that began after it and before the next
+            within = None if nxt is None and i == 0 else (at if i else h.ops[0].time, nxt)
+            found = availability.outages(
+                h, svc, since=since if within is None else at, fs=WORK_FS, max_gap_s=resolution_s,
+                onset_within=within, stall_s=stall_s,
+            )  # fmt: skip
+            o_i = max(found, key=severity) if found else o if within is None else no_outage(svc)
+            if i and o_i.downtime_ms == 0:
+                continue  # this fault cost this service nothing
+            # the first fault's service came back where its move took it (a heal may move it back after)
+            where = (t.placed_after_fault or placed) if i == 0 else placed
+            ev = Event.from_outage(
+                label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, where), bound_ms=bounds_ms.get(svc)
+            )
+            # what the floor/limit check limits: every outage of this window together (flaps add up)
+            ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found) if found else 0
+            ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
+            if label.startswith("heal:") and svc in bounds_ms:  # a failback has no floor: the timeouts bound it
+                c = downtime_check(o_i, bounds_ms[svc])
+                name = f"{prefix}{c.name} after {label} within {bounds_ms[svc]} ms"
+                checks.append(Check(name, c.passed, c.detail))
+            ev.probe_gap_ms = (
+                probe if within is None else outage(h, svc, since=at, fs=("connect",), onset_within=within)
+            ).downtime_ms
+            ev.vip = pb.vip_of(ctx, svc)
+            if ev.vip:
+                timeline = vip_timeline(h, ev.vip)
+                before = [nodes for t, nodes in timeline if t <= at]
+                ev.vip_from = list(before[-1]) if before else None
+                after = [nodes for t, nodes in timeline if nxt is None or t < nxt]
+                ev.vip_to = list(after[-1]) if after else None
+            # a floor is of a trial with one fault (its placement before and after: another fault may have moved
+            # things again); a failback after its heal is not its move (the playbooks check the fault's target)
+            if i == 0 and len(t.fault_log) == 1 and not expect_split_brain:  # a split-brain is no one move
+                moved = t.placed_after_fault or placed
+                fl = pb.floor(ctx, svc, t.groups_before, moved, membership_change, t.faults, h)
+                if fl is not None:
+                    ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(t.resolution_ms)
+                    checks.append(floor_check(prefix, ev, fl))
+                    limited |= {svc} if ev.limit_ms is not None else set()
+                    how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
+                    floors.append({**fl.to_dict(), **how})
+            events.append(ev)
+            # the other outages of this window (a flap after the service came back) are events of their own
+            for n, other in enumerate(found, 1):
+                if other is not o_i:
+                    flap = Event.from_outage(label, target, at, other, recovered_on=None, bound_ms=None)
+                    flap.nth, flap.outages, flap.vip = n, len(found), ev.vip
+                    events.append(flap)
+        # the configured timeouts' bound limits what has no complete floor; else it is what Pacemaker would
+        # tolerate, in the event only
+        if svc in bounds_ms and svc not in limited:
+            c = downtime_check(o, bounds_ms[svc])
+            checks.append(
+                Check(
+                    f"{prefix}{c.name} within {bounds_ms[svc]} ms",
+                    c.passed,
+                    f"{c.detail}; VIP TCP probe gap {probe.downtime_ms} ms; bound from configured timeouts",
+                )
+            )
+    return out
