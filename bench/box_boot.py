@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.box import BoxError, build_box, ensure_binaries, run, vagrant_keys_dir  # noqa: E402
+from lab.box import build_box  # noqa: E402
+from lab.box_commands import BoxError, ensure_binaries, run, vagrant_keys_dir  # noqa: E402
 from lab.providers import libvirtd  # noqa: E402
 from lab.providers.base import ProviderError  # noqa: E402
 from lab.providers.common import starttime  # noqa: E402

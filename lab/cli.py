@@ -25,7 +25,9 @@ from pathlib import Path
 import click
 
 from lab import registry
-from lab.box import DEFAULT_NAME, BoxError, add_box, build_box
+from lab.box import add_box, build_box
+from lab.box_commands import BoxError
+from lab.box_inputs import DEFAULT_NAME
 from lab.cli_bundle import bundle_command
 from lab.cli_faults import fault_group, register_fault_commands
 from lab.cli_replay import replay_command

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lab.scenario_fields import _bool, _fail, _int, _name, _section, _show
 
 if TYPE_CHECKING:
-    from lab.scenario import ClusterOptions, Node
+    from lab.scenario_model import ClusterOptions, Node
 
 QNETD_ROLE = "qnetd"  # the arbiter's role: a node outside the cluster running corosync-qnetd
 QDEVICE_ALGORITHMS = ("ffsplit", "lms")

@@ -56,7 +56,7 @@ def _wrapped_b64(raw: bytes, width: int = 76) -> list[bytes]:
 
 def of_secrets(s: Secrets) -> list[Secret]:
     """The secrets of provision/secrets.py and those derived from them."""
-    from provision.galera import clustercheck_password
+    from provision.galera_config import clustercheck_password
 
     # clustercheck_password reads ctx.secrets only: a stand-in carrying them is the whole context it needs
     clustercheck = clustercheck_password(cast("Context", _SecretsOnly(s)))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from lab.scenario import Scenario
 from provision.context import Context, render
-from provision.galera import CLUSTERCHECK_PORT  # guide ch. 6: what HAProxy's httpchk asks
+from provision.galera_config import CLUSTERCHECK_PORT  # guide ch. 6: what HAProxy's httpchk asks
 
 CONFIG = "/etc/haproxy/haproxy.cfg"
 PIDFILE = "/run/haproxy/haproxy.pid"

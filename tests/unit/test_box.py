@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import box
+from lab import box, box_commands, box_disk, box_rootfs
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,8 @@ def test_build_box_returns_the_cached_box_without_running_anything(
     def no_run(*a, **k):
         raise AssertionError("a cached build ran a command")
 
-    monkeypatch.setattr(box, "run", no_run)
+    for module in (box, box_commands, box_rootfs, box_disk):  # every module of the build that runs commands
+        monkeypatch.setattr(module, "run", no_run)
     digest = box.build_hash(box.ROLE_PACKAGES)
     (tmp_path / "halab-debian12.box").write_bytes(b"x")
     box.write_stamp(tmp_path, "halab/debian12", digest, box.ROLE_PACKAGES)
@@ -135,7 +136,7 @@ def test_missing_binary_names_the_debian_package() -> None:
 
 
 def test_ensure_binaries_without_install_raises_for_the_missing_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(box.shutil, "which", lambda b: None if b == "mmdebstrap" else f"/usr/bin/{b}")
+    monkeypatch.setattr(box_commands.shutil, "which", lambda b: None if b == "mmdebstrap" else f"/usr/bin/{b}")
     with pytest.raises(box.MissingBinary, match="apt-get install mmdebstrap"):
         box.ensure_binaries(["qemu-img", "mmdebstrap"], install=False)
 
