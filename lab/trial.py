@@ -172,6 +172,22 @@ class Trial:
             self.placed_after_fault = placed
         return placed
 
+    def clients_back(self) -> None:
+        """Wait until every service's client has an op acknowledged after now: a test heals inside the trial only
+        once the fault's outage has ended (a heal while requests still hang would take their failures as its own),
+        and the trial stops its load only then."""
+        since = time.time()
+        for svc in self.lab.playbook.services(self.lab.ctx):
+            until(
+                lambda s=svc: (
+                    self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS, since=since)
+                ),
+                # a group can look whole while a pending recovery is about to restart it
+                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
+                what=f"an acknowledged {svc} op after recovery",
+                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
+            )
+
     def _runner_alive(self) -> bool:
         """Raise at once if the workload runner died: every later wait would sit out its whole deadline."""
         if self.proc is not None and self.proc.poll() is not None:
@@ -311,18 +327,7 @@ class Trial:
     ) -> TrialResult:
         """Stop the load, read back what survived, and turn the history into events and checks."""
         placed = self.lab.settle(avoid=settle_avoid)
-        # Let every client show it works again before stopping it (so a gap has an end).
-        t_settled = time.time()
-        for svc in self.lab.playbook.services(self.lab.ctx):
-            until(
-                lambda s=svc: (
-                    self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS, since=t_settled)
-                ),
-                # a group can look whole while a pending recovery is about to restart it
-                timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
-                what=f"an acknowledged {svc} op after recovery",
-                seen=lambda: (self.dir / "workload.log").read_text()[-800:],
-            )
+        self.clients_back()  # so that a gap has an end
         self._stop_workload()
         self.observer.stop()
         survived = self.verify()

@@ -27,7 +27,7 @@ class Outage:
     downtime_ms: int | None  # None = never recovered within the history
     failed_ops: int
     indeterminate_ops: int
-    # the first failed op of the run (a gap: the last ack before it): which fault caused it
+    # when the first failed op of the run was sent (a gap: when it outgrew max_gap_s): which fault caused it
     onset: float | None = dataclasses.field(default=None, compare=False)
 
     @property
@@ -125,6 +125,12 @@ def outages(
     prev_ok: float | None = None
     bad: list[Op] = []
     invoked = _invoke_times(ops)
+
+    def sent(o: Op) -> float:
+        # a failed op dates its outage from when it was sent: a request hung by the fault fails only at its timeout,
+        # perhaps after a heal that came meanwhile, and is still the fault's
+        return invoked.get(id(o), o.time)
+
     for o in completions:
         if o.type != OK:
             bad.append(o)
@@ -136,12 +142,12 @@ def outages(
         if recent or gap or stall:
             # a gap has no failed op to date it: it became an outage once `max_gap_s` passed without an ack; a stall
             # began when its op was sent
-            onset = bad[0].time if recent else (prev_ok or since) + (max_gap_s or 0) if gap else began
+            onset = sent(bad[0]) if recent else (prev_ok or since) + (max_gap_s or 0) if gap else began
             candidates.append(_candidate(service, prev_ok, o.time, since, recent, onset))
         prev_ok, bad = o.time, []
     recent = [b for b in bad if b.time >= since]
     if recent:
-        candidates.append(_candidate(service, prev_ok, None, since, recent, bad[0].time))
+        candidates.append(_candidate(service, prev_ok, None, since, recent, sent(bad[0])))
     elif max_gap_s is not None:
         end_of_history = until if until is not None else max((o.time for o in history), default=since)
         anchor = prev_ok if prev_ok is not None else since

@@ -69,6 +69,7 @@ def test_crash_of_the_master_haproxy_node_moves_the_vip(lab: Lab) -> None:
         t.settle(on=b, avoid=m)
         # power it on under load: the guide's keepalived preempts, so the VIP comes back; that move is the heal's
         # own event, bounded like the first (hardened: nopreempt, nothing moves)
+        t.clients_back()
         t.heal("crash", m)
         res = t.finish(bounds_ms={"api": bound, "galera": bound})
     for svc in ("api", "galera"):
@@ -87,6 +88,7 @@ def test_sigterm_of_the_master_keepalived_releases_the_vip(lab: Lab) -> None:
         t.fault("stop_service", m, service="keepalived")
         t.settle(on=b, avoid=m)
         # started again under load: the guide's keepalived preempts, the VIP's move back is the heal's event
+        t.clients_back()
         t.heal("stop_service", m, service="keepalived")
         res = t.finish(bounds_ms={"api": bound, "galera": bound})
     assert event(res, "api").vip_to == [b]
@@ -127,6 +129,7 @@ def test_killed_haproxy_lowers_the_priority_and_moves_the_vip(lab: Lab) -> None:
         t.fault("kill_service", m, service="haproxy")
         t.settle(on=b, avoid=m, timeout=bound / 1000 * 2)
         # HAProxy back: chk_haproxy restores the priority and the guide's keepalived preempts (the heal's event)
+        t.clients_back()
         t.heal("kill_service", m, service="haproxy")
         res = t.finish(bounds_ms={"api": bound, "galera": bound})
     assert event(res, "api").vip_to == [b]
@@ -218,7 +221,8 @@ def test_crash_of_every_controller_recovers_galera_from_the_most_advanced(lab: L
     for n in controllers:
         st = galera.status(lab.ctx, n)
         assert galera.is_member(st, len(controllers)), f"{n} after recovery: {galera.summary(st)}"
-    assert event(res, "galera").downtime_ms > 0, "every controller powered off, yet the clients saw no gap"
+    # the outage may follow any of the three crashes (each is its own event): the trial's longest is the one
+    assert res.outages["galera"].downtime_ms, "every controller powered off, yet the clients saw no gap"
     assert_checks(res)  # lost-writes: every acknowledged write survived; lost-messages: every confirmed message
 
 

@@ -35,6 +35,7 @@ def test_killed_haproxy_faults_the_instance_and_the_vip_stays_where_it_went(lab:
         bound += t.resolution_ms
         t.fault("kill_service", m, service="haproxy")
         t.settle(on=b, avoid=m, timeout=2 * bound / 1000)
+        t.clients_back()
         t.heal("kill_service", m, service="haproxy")
         # nopreempt: the healed node must not take the VIP back (no second outage). Watch a master-down interval
         # twice over, the time a preempting node would need, with the clients and the observer still running.

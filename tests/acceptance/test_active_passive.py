@@ -167,6 +167,7 @@ def test_crash_of_active_node_moves_its_groups_to_the_peer(lab: Lab) -> None:
         # rejoin (its stack missed three times its first start; once the failback did not settle in 522 s)
         failback = not lab.provider.emulated
         if failback:
+            t.clients_back()  # the crash's outage has ended: what follows the power-on is the heal's
             t.heal("crash", victim)
         res = t.finish(
             bounds_ms={s: lab.pcmk.failover_bound_ms(s, stop_first=True) for s in services(lab)},
@@ -281,6 +282,7 @@ def test_standby_migrates_in_configured_order(lab: Lab) -> None:
         t.fault("standby", node)
         t.settle(on=other, avoid=node)
         # back online under load: a move back (the guide sets no stickiness) is the heal's own event, measured
+        t.clients_back()
         t.heal("standby", node)
         res = t.finish(bounds_ms={"mysql": lab.pcmk.failover_bound_ms("mysql", stop_first=True)})
     # this trial's lines only: an earlier trial's moves of the same group are in the same log

@@ -59,6 +59,7 @@ def test_ring0_cut_moves_the_groups_to_the_connected_node(lab: Lab) -> None:
         t.fault("cut", node, network=lab.scenario.network_for("management"))
         t.settle(on=other, avoid=node, timeout=bound / 1000)
         # ring0 back under load: what its return does (pingd back to 1 there, a move back or none) is the heal's
+        t.clients_back()
         t.heal("cut", node, network=lab.scenario.network_for("management"))
         res = t.finish(bounds_ms={"mysql": bound})
     ev = next(e for e in res.events if e.service == "mysql" and e.fault == "cut")

@@ -56,3 +56,15 @@ def test_a_gap_outage_goes_to_the_fault_it_followed() -> None:
     a = outage(h, "mysql", since=5, max_gap_s=0.5, onset_within=(0, 10))
     b = outage(h, "mysql", since=10, max_gap_s=0.5, onset_within=(10, None))
     assert (a.downtime_ms, b.downtime_ms) == (0, 3100)
+
+
+def test_a_request_hung_by_the_fault_that_fails_after_the_heal_is_the_faults() -> None:
+    """Fault at 10, heal at 11.9: the write sent at 10.05 hangs and fails at its 2 s timeout, after the heal."""
+    h = History(
+        [Op(9.95, "w", "invoke", "write", service="api"), Op(10.0, "w", "ok", "write", service="api"),
+         Op(10.05, "w", "invoke", "write", service="api"), Op(12.05, "w", "info", "write", service="api"),
+         Op(12.1, "w", "invoke", "write", service="api"), Op(12.15, "w", "ok", "write", service="api")]
+    )  # fmt: skip
+    fault = outage(h, "api", since=10, onset_within=(0, 11.9))
+    assert (fault.downtime_ms, fault.onset) == (2150, 10.05)
+    assert outage(h, "api", since=11.9, onset_within=(11.9, None)).downtime_ms == 0  # not the heal's
