@@ -13,7 +13,7 @@ from lab.checks.base import Check
 from lab.checks.split_brain import vip_samples
 from lab.providers import ProviderError, Unsupported
 from lab.report import Event
-from lab.scenario import Scenario, ScenarioError, load_scenario
+from lab.scenario import Scenario, ScenarioError, Vip, load_scenario
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
 
@@ -174,3 +174,22 @@ def assert_caught(lab: Lab, res: TrialResult, name: str, check_part: str) -> Non
     c = Check(f"mutant:{name}: {check_part} fails", bool(failed), f"{'caught' if failed else 'MISSED'}: {shown}")
     lab.report.checks.append(c)
     assert c.passed, c.detail
+
+
+def double_vip_by_hand(lab: Lab, t: Trial, vip: Vip, node: str) -> None:
+    """A mutant's double VIP: `vip` added by hand on `node` (beside its holder) until the observer has seen it on
+    two nodes for longer than a handover may take, as the vip-holders check counts it; then removed."""
+    prefix = lab.scenario.networks[vip.network].cidr.prefixlen
+    own = str(lab.scenario.nodes[node].addresses[vip.network])  # the node's own address on the VIP's network
+    addrs = lab.provider.run(node, "ip -o -4 addr show", timeout=15).stdout.splitlines()
+    dev = next(line.split()[1] for line in addrs if f" {own}/" in line)
+    assert lab.provider.run(node, f"ip addr add {vip.address}/{prefix} dev {dev}", timeout=15).ok
+    try:
+        until(
+            lambda: double_vip_seen(t, str(vip.address)),
+            timeout=lab.playbook.recovery_deadline_s(lab.ctx),
+            what=f"{vip.address} seen on {node} and its holder",
+            seen=lambda: lab.status(),
+        )
+    finally:
+        lab.provider.run(node, f"ip addr del {vip.address}/{prefix} dev {dev}", timeout=15)

@@ -41,12 +41,15 @@ def _side_notes(history: History, f: str, service: str, present: set[int]) -> st
     return note
 
 
+def _acked_and_lost(history: History, service: str, found_ids: set[int]) -> tuple[set[int], set[int], str]:
+    """(acknowledged write ids, those not found, the side notes on indeterminate and failed writes)."""
+    acked, found = _values(history, "write", OK, service), _ids(found_ids)
+    return acked, acked - found, _side_notes(history, "write", service, found)
+
+
 def lost_writes(history: History, present_ids: set[int], service: str = "mysql") -> Check:
     """Every acknowledged write's row id must be in `present_ids` (the ids read back after the run)."""
-    acked = _values(history, "write", OK, service)
-    present = _ids(present_ids)
-    lost = acked - present
-    notes = _side_notes(history, "write", service, present)
+    acked, lost, notes = _acked_and_lost(history, service, present_ids)
     name = f"lost-writes:{service}"
     if lost:
         detail = f"{len(lost)} of {len(acked)} acknowledged writes lost: {id_list(lost)}; {notes}"
@@ -113,10 +116,7 @@ def lost_messages(history: History, drained_ids: set[int], service: str = "rabbi
 def lost_api_messages(history: History, drained_ids: set[int], service: str = "api") -> Check:
     """Every acknowledged API write's message must be in its queue after the run: the API answers 200 only after
     the broker confirmed the message (nothing consumes that queue, so the drain must find every one)."""
-    acked = _values(history, "write", OK, service)
-    drained = _ids(drained_ids)
-    lost = acked - drained
-    notes = _side_notes(history, "write", service, drained)
+    acked, lost, notes = _acked_and_lost(history, service, drained_ids)
     name = f"lost-messages:{service}"
     if lost:
         return Check(name, False, f"{len(lost)} of {len(acked)} acknowledged writes' messages lost: {id_list(lost)}")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.fixtures import assert_caught, double_vip_seen, make_lab
+from lab.fixtures import assert_caught, double_vip_by_hand, make_lab
 from lab.session import Lab, Trial
 from lab.wait import until
 from provision import api, rabbitmq_cluster
@@ -61,24 +61,8 @@ def test_the_front_vip_added_by_hand_on_the_backup_fails_vip_holders(lab: Lab) -
     vip = lab.scenario.vips[vip_name(lab.ctx)]
     master = lab.settle()["vip"]
     backup = next(n for n in role_nodes(lab.ctx, "keepalived") if n != master)
-    own = str(lab.scenario.nodes[backup].addresses[vip.network])
-    dev = next(
-        line.split()[1]
-        for line in lab.provider.run(backup, "ip -o -4 addr show", timeout=15).stdout.splitlines()
-        if f" {own}/" in line
-    )
-    prefix = lab.scenario.networks[vip.network].cidr.prefixlen
     with lab.trial("mutant-double-vip-vrrp") as t:
-        assert lab.provider.run(backup, f"ip addr add {vip.address}/{prefix} dev {dev}", timeout=15).ok
-        try:
-            until(  # seen for longer than a handover may take, as the vip-holders check counts it
-                lambda: double_vip_seen(t, str(vip.address)),
-                timeout=lab.playbook.recovery_deadline_s(lab.ctx),
-                what=f"{vip.address} seen on {master} and {backup}",
-                seen=lambda: lab.status(),
-            )
-        finally:
-            lab.provider.run(backup, f"ip addr del {vip.address}/{prefix} dev {dev}", timeout=15)
+        double_vip_by_hand(lab, t, vip, backup)
         res = t.finish()
     assert_caught(lab, res, "double-vip", "vip-holders")
 

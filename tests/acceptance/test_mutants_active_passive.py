@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab import bounds
-from lab.fixtures import assert_caught, double_vip_seen, make_lab
+from lab.fixtures import assert_caught, double_vip_by_hand, make_lab
 from lab.floors import LIMIT_FACTOR
 from lab.session import Lab
 from lab.wait import until
@@ -57,26 +57,8 @@ def test_a_deleted_acknowledged_write_fails_lost_writes(lab: Lab) -> None:
 def test_a_vip_added_by_hand_on_the_passive_node_fails_vip_holders(lab: Lab) -> None:
     node = mysql_node(lab)
     other = peer(lab, node)
-    vip = lab.scenario.vip_for("mysql")
-    net = lab.scenario.networks[vip.network]
-    own = str(lab.scenario.nodes[other].addresses[vip.network])  # the peer's address on the VIP's network
-    dev = next(
-        line.split()[1]
-        for line in lab.provider.run(other, "ip -o -4 addr show", timeout=15).stdout.splitlines()
-        if f" {own}/" in line
-    )
     with lab.trial("mutant-double-vip") as t:
-        add = f"ip addr add {vip.address}/{net.cidr.prefixlen} dev {dev}"
-        assert lab.provider.run(other, add, timeout=15).ok
-        try:
-            until(  # seen for longer than a handover may take, as the vip-holders check counts it
-                lambda: double_vip_seen(t, str(vip.address)),
-                timeout=lab.playbook.recovery_deadline_s(lab.ctx),
-                what=f"{vip.address} seen on {node} and {other}",
-                seen=lambda: lab.status(),
-            )
-        finally:
-            lab.provider.run(other, f"ip addr del {vip.address}/{net.cidr.prefixlen} dev {dev}", timeout=15)
+        double_vip_by_hand(lab, t, lab.scenario.vip_for("mysql"), other)
         res = t.finish()
     assert_caught(lab, res, "double-vip", "vip-holders")
 
