@@ -41,6 +41,7 @@ class Event:
     nth: int = 1
     outages: int = 1
     total_downtime_ms: int | None = None  # None = one of them never recovered
+    flap: bool = False  # another outage of the window than its longest: no floor, VIP move or placement of its own
 
     @classmethod
     def from_outage(

@@ -100,7 +100,7 @@ def timing(
             for n, other in enumerate(found, 1):
                 if other is not o_i:
                     flap = Event.from_outage(label, target, at, other, recovered_on=None, bound_ms=None)
-                    flap.nth, flap.outages, flap.vip = n, len(found), ev.vip
+                    flap.nth, flap.outages, flap.vip, flap.flap = n, len(found), ev.vip, True
                     events.append(flap)
         # the configured timeouts' bound limits what has no complete floor; else it is what Pacemaker would
         # tolerate, in the event only

@@ -70,6 +70,7 @@ def test_to_dict() -> None:
         "nth": 1,
         "outages": 1,
         "total_downtime_ms": None,
+        "flap": False,
     }
     assert d["checks"][1] == {"name": "vip-holders", "passed": False, "detail": FAIL.detail}
     assert d["versions"]["pacemaker"] == "2.1.5"
