@@ -272,7 +272,7 @@ class Trial:
         self.applied = [f for f in self.applied if f not in crashed]
         return recovery
 
-    def _windows(self, since: float, until: float) -> list[tuple[str, str, float, float | None]]:
+    def windows(self, since: float, until: float) -> list[tuple[str, str, float, float | None]]:
         """(label, node, time, next boundary) per fault, and per heal before `until` (a failback after a heal is
         the heal's outage, `heal:crash`); one pseudo-fault for a trial without faults."""
         if not self.fault_log:

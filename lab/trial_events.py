@@ -49,17 +49,17 @@ def timing(
     resolution_s, stall_s = t.resolution_ms / 1000, t.cfg.stall_s
     for svc in pb.services(ctx):
         # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
-        o = outage(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s, stall_s=stall_s)
-        outages[svc] = o
+        whole = availability.outages(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s, stall_s=stall_s)
+        o = outages[svc] = max(whole, key=severity) if whole else no_outage(svc)
         probe = outage(h, svc, since=since, fs=("connect",))
-        for i, (label, target, at, nxt) in enumerate(t._windows(since, h.ops[-1].time)):
+        for i, (label, target, at, nxt) in enumerate(t.windows(since, h.ops[-1].time)):
             # with several faults, each event holds the outages that began after it and before the next
             within = None if nxt is None and i == 0 else (at if i else h.ops[0].time, nxt)
-            found = availability.outages(
-                h, svc, since=since if within is None else at, fs=WORK_FS, max_gap_s=resolution_s,
-                onset_within=within, stall_s=stall_s,
+            # one window (one fault, no heal): the whole trial's outages, not measured again
+            found = whole if within is None else availability.outages(
+                h, svc, since=at, fs=WORK_FS, max_gap_s=resolution_s, onset_within=within, stall_s=stall_s
             )  # fmt: skip
-            o_i = max(found, key=severity) if found else o if within is None else no_outage(svc)
+            o_i = max(found, key=severity) if found else no_outage(svc)
             if i and o_i.downtime_ms == 0:
                 continue  # this fault cost this service nothing
             # the first fault's service came back where its move took it (a heal may move it back after)
@@ -68,7 +68,7 @@ def timing(
                 label, target, at, o_i, recovered_on=pb.recovered_on(ctx, svc, where), bound_ms=bounds_ms.get(svc)
             )
             # what the floor/limit check limits: every outage of this window together (flaps add up)
-            ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found) if found else 0
+            ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found)
             ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
             if label.startswith("heal:") and svc in bounds_ms:  # a failback has no floor: the timeouts bound it
                 c = downtime_check(o_i, bounds_ms[svc])

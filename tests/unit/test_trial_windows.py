@@ -41,13 +41,13 @@ def test_windows_split_at_faults_and_heals() -> None:
     t = Trial.__new__(Trial)  # only the logs matter here
     crash, cut = make("crash", "node1"), make("cut", "node2", network="ring1")
     t.fault_log, t.heal_log = [(crash, 10.0), (cut, 30.0)], [(crash, 20.0), (cut, 40.0)]
-    assert t._windows(10.0, until=35.0) == [
+    assert t.windows(10.0, until=35.0) == [
         ("crash", "node1", 10.0, 20.0),
         ("heal:crash", "node1", 20.0, 30.0),
         ("cut", "node2", 30.0, None),  # the cut's heal came after the history ended: not a window
     ]
     t.fault_log, t.heal_log = [], []
-    assert t._windows(5.0, until=9.0) == [("none", "-", 5.0, None)]
+    assert t.windows(5.0, until=9.0) == [("none", "-", 5.0, None)]
 
 
 def test_a_gap_outage_goes_to_the_fault_it_followed() -> None:
