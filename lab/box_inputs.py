@@ -36,6 +36,11 @@ ROLE_PACKAGES: tuple[str, ...] = (
     "tini",
     "python3-pymysql",
     "python3-pika",
+    # Keystone (provision/keystone.py) and the stock `openstack` CLI the tests run on the client node
+    "python3-keystone",
+    "uwsgi-core",
+    "uwsgi-plugin-python3",
+    "python3-openstackclient",
 )
 
 # What makes the image a bootable Vagrant guest. dbus: `hostnamectl` (Vagrant's change_host_name on Debian);

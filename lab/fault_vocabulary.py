@@ -25,8 +25,9 @@ SERVICE_PROCESS = {
     "rabbitmq": "beam.smp",
     "corosync": "corosync",
     "pacemaker": "pacemakerd",
+    "keystone": "uwsgi",  # the only uwsgi of a node (provision/keystone.py)
 }
-SERVICES = ("mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached")
+SERVICES = ("mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone")
 
 
 # ------------------------------------------------------------------------------------------- node faults

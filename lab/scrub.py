@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from provision.secrets import Secrets
+from provision.secrets import read as read_secrets
 
 if TYPE_CHECKING:
     from provision.context import Context
@@ -66,6 +66,10 @@ def of_secrets(s: Secrets) -> list[Secret]:
         _text("mysql_password_hash", _native_hash(s.mysql_password)),
         _text("rabbitmq_password", s.rabbitmq_password),
         _text("erlang_cookie", s.erlang_cookie),
+        _text("keystone_db_password", s.keystone_db_password),
+        _text("keystone_admin_password", s.keystone_admin_password),
+        *(_text(f"fernet_key_{i}", k) for i, k in enumerate(s.fernet_keys)),
+        *(_text(f"credential_key_{i}", k) for i, k in enumerate(s.credential_keys)),
         _text("clustercheck_password", clustercheck),
         _text("clustercheck_password_hash", _native_hash(clustercheck)),
         Secret(
@@ -91,7 +95,7 @@ def of_state_dir(state_dir: Path) -> list[Secret]:
     found: list[Secret] = []
     path = state_dir / "secrets.json"
     if path.exists():
-        found += of_secrets(Secrets(**json.loads(path.read_text())))
+        found += of_secrets(read_secrets(path))
     for pattern in KEY_FILES:
         for key in sorted(state_dir.glob(pattern)):
             text = key.read_text(errors="replace")

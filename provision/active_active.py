@@ -14,13 +14,17 @@ from lab.floors import Floor
 from lab.history import History
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
-from provision import api, galera, haproxy, keepalived, memcached, rabbitmq_cluster
+from provision import api, galera, haproxy, keepalived, keystone, memcached, rabbitmq_cluster
 from provision.context import Context
 
 HONOURS_LAB_SERVICES = False  # every service of the chapter runs together
 VIP_HANDOVER_SAMPLES = 1  # VRRP: the new MASTER adds the VIP before the old one drops it
-PACKAGES = ["mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached"]
-HTTP_SERVICE = "keystone-public"  # the API the HTTP writer goes through (port 5000)
+PACKAGES = [
+    "mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached",
+    "python3-keystone", "uwsgi-plugin-python3",
+]  # fmt: skip
+# the history's services of the Keystone client: tokens issued, and the run's first token validated
+TOKENS, VALIDATE = "keystone", "keystone-validate"
 
 
 def role_nodes(ctx: Context, role: str) -> list[str]:
@@ -80,10 +84,22 @@ def converge(ctx: Context) -> None:
     _configure_and_start(ctx, keepalived, role_nodes(ctx, "keepalived"))
     progress.note("settling: the VIP, Galera synced, the RabbitMQ cluster")
     settle(ctx)
+    if keystone.enabled(ctx.scenario):
+        ks = keystone.nodes(ctx.scenario)
+        progress.note(f"keystone on {', '.join(ks)} (schema, bootstrap, uwsgi)")
+        _parallel(lambda n: keystone.configure_node(ctx, n), ks)
+        ctx.measured["keystone_initialise_s"] = keystone.initialise(ctx, ks[0])
+        _parallel(lambda n: keystone.start(ctx, n), ks)
+        keystone.await_tokens(ctx, role_nodes(ctx, "client")[0], recovery_deadline_s(ctx))
 
 
 def services(ctx: Context) -> list[str]:
-    return ["api", "galera", "rabbitmq", "memcached"]
+    return ["api", "galera", "rabbitmq", "memcached"] + ([TOKENS, VALIDATE] if keystone.enabled(ctx.scenario) else [])
+
+
+def http_service(ctx: Context) -> str:
+    """The API the HTTP writer goes through: the scenario's first port a stand-in serves (Keystone's are real)."""
+    return next(iter(api.api_ports(ctx.scenario)))
 
 
 def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
@@ -95,7 +111,11 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
         for n in role_nodes(ctx, "rabbitmq")
     ]
     sql = Endpoint("galera", vip, ctx.scenario.services["galera"].port, "halab", pw.mysql_password)
-    http = Endpoint("api", vip, ctx.scenario.services[HTTP_SERVICE].port)
+    http = Endpoint("api", vip, ctx.scenario.services[http_service(ctx)].port)
+    identity = None
+    if keystone.enabled(ctx.scenario):
+        port = ctx.scenario.services[next(iter(keystone.ports(ctx.scenario)))].port
+        identity = Endpoint(TOKENS, vip, port, keystone.ADMIN, pw.keystone_admin_password)
     amqp = Endpoint("rabbitmq", brokers[0], api.RABBITMQ_PORT, "halab", pw.rabbitmq_password, hosts=brokers)
     caches = [s.split(":")[0] for s in memcached.client_servers(ctx.scenario)]
     cache = Endpoint("memcached", caches[0], memcached.PORT, hosts=caches)
@@ -106,6 +126,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
         amqp=amqp,
         http=http,
         cache=cache,
+        identity=identity,
         probes=[Endpoint("galera", vip, sql.port), Endpoint("api", vip, http.port)],
         queue_type="quorum" if ctx.opts.quorum_queues else "classic",
         api_table=api.TABLE,
@@ -113,8 +134,11 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     )
 
 
+VIP_SERVICES = ("api", "galera", TOKENS, VALIDATE)  # the clients that go through the VIP
+
+
 def vip_of(ctx: Context, service: str) -> str | None:
-    return vip_address(ctx) if service in ("api", "galera") else None
+    return vip_address(ctx) if service in VIP_SERVICES else None
 
 
 def vip_holders(ctx: Context) -> list[str]:
@@ -200,7 +224,7 @@ def settle(
 
 
 def recovered_on(ctx: Context, service: str, placed: dict[str, str]) -> str | None:
-    return placed.get("vip") if service in ("api", "galera") else None
+    return placed.get("vip") if service in VIP_SERVICES else None
 
 
 def recovery_deadline_s(ctx: Context) -> float:
@@ -232,6 +256,8 @@ def restart_nodes(ctx: Context, nodes: list[str]) -> str:
     _parallel(lambda n: rabbitmq_cluster.await_started(ctx, n), brokers)
     _parallel(lambda n: memcached.start(ctx, n), having("memcached"))
     _parallel(lambda n: api.start(ctx, n), having("api"))
+    if keystone.enabled(ctx.scenario):
+        _parallel(lambda n: keystone.start(ctx, n), [n for n in nodes if n in keystone.nodes(ctx.scenario)])
     _parallel(lambda n: haproxy.start(ctx, n), having("haproxy"))
     _parallel(lambda n: keepalived.start(ctx, n), having("keepalived"))
     return "; ".join(done)
@@ -247,7 +273,7 @@ def floor(
     history: History,
 ) -> Floor | None:
     """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms): timers only."""
-    if service not in ("api", "galera") or before.get("vip") == after.get("vip") or not faults:
+    if service not in VIP_SERVICES or before.get("vip") == after.get("vip") or not faults:
         return None
     if faults[0][1] != before.get("vip"):  # the VIP moved, but not off the fault's target (a preemption after a heal)
         return None
@@ -293,6 +319,5 @@ def start_service(ctx: Context, node: str, service: str) -> None:
     elif service == "rabbitmq":
         rabbitmq_cluster.rejoin(ctx, node)
     else:
-        {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start, "api": api.start}[
-            service
-        ](ctx, node)
+        starts = {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start}
+        {**starts, "api": api.start, "keystone": keystone.start}[service](ctx, node)

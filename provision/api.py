@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.scenario import Scenario
+from provision import keystone
 from provision.context import Context
 from provision.haproxy import backend_role
 
@@ -33,8 +34,13 @@ TABLE_SQL = (
 
 
 def api_ports(scenario: Scenario) -> dict[str, int]:
-    """service -> port for every service HAProxy sends to the `api` nodes."""
-    return {name: svc.port for name, svc in scenario.services.items() if backend_role(name) == "api"}
+    """service -> port for every service HAProxy sends to the `api` nodes that no real daemon serves (Keystone's
+    ports are provision/keystone.py's)."""
+    return {
+        name: svc.port
+        for name, svc in scenario.services.items()
+        if backend_role(name) == "api" and name not in keystone.SERVICES
+    }
 
 
 def _address(scenario: Scenario, node: str, network: str) -> str:

@@ -6,7 +6,7 @@ import csv
 import shlex
 from dataclasses import dataclass
 
-from lab.scenario import Scenario
+from lab.scenario import ClusterOptions, Scenario
 from provision.context import Context, render
 from provision.galera_config import CLUSTERCHECK_PORT  # guide ch. 6: what HAProxy's httpchk asks
 
@@ -61,6 +61,18 @@ class Listen:
 def backend_role(service: str) -> str:
     """The role whose nodes serve `service` behind HAProxy: Galera for the database, the API stand-ins else."""
     return "galera" if service == "galera" else "api"
+
+
+# The guide's `timeout connect 10s` (templates/haproxy.cfg.j2; a unit test keeps the two in step).
+CONNECT_TIMEOUT_MS = 10000
+
+
+def silent_down_ms(opts: ClusterOptions) -> int:
+    """How long HAProxy takes at most to mark DOWN a server that went silent (crashed, cut off: no RST, each check
+    waits out its connect timeout, which is min(inter, timeout connect) when `timeout check` is set): `fall`
+    checks, each its timeout plus `inter` to the next, and up to one interval of phase."""
+    inter = opts.haproxy_inter_ms
+    return opts.haproxy_fall * (inter + min(inter, CONNECT_TIMEOUT_MS)) + inter
 
 
 def listen_name(service: str) -> str:

@@ -14,6 +14,7 @@ LOGS = {
     "keepalived": "/var/log/halab/keepalived.log",
     "memcached": "/var/log/halab/memcached.log",
     "api": "/var/log/halab/api.log",
+    "keystone": "/var/log/halab/keystone.log",  # uwsgi's and Keystone's own lines (provision/keystone.py)
     "clustercheck": "/var/log/halab/clustercheck.log",
     "drbd": "/var/log/kern.log",
 }

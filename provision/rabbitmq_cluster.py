@@ -20,6 +20,16 @@ BOOT_S = 60
 JOIN_ATTEMPT_S = 20
 
 
+# Erlang's net_ticktime, which the lab (like the guide) leaves at its default: a peer that goes silent (a crash,
+# a cut) is declared down after ticktime x (1 +- 1/4), and a mirrored queue whose master it held takes confirms
+# again only after that.
+NET_TICKTIME_S = 60
+
+
+def silent_departure_bound_ms() -> int:
+    return int(NET_TICKTIME_S * 1.25 * 1000)
+
+
 def nodes(ctx: Context) -> list[str]:
     return [n.name for n in ctx.scenario.nodes_with_role("rabbitmq")]
 

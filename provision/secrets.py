@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
@@ -15,6 +16,13 @@ class Secrets:
     rabbitmq_password: str
     erlang_cookie: str
     corosync_authkey_hex: str  # 128 random bytes; corosync wants at least 128 bytes
+    # Keystone (guide ch. 9): its database user's and its admin's passwords, and the Fernet key repositories'
+    # keys (token and credential), the same on every controller so a token issued by one validates on the others.
+    # Defaults only for a lab made before Keystone: load_or_create generates them and saves the file again.
+    keystone_db_password: str = ""
+    keystone_admin_password: str = ""
+    fernet_keys: tuple[str, ...] = ()
+    credential_keys: tuple[str, ...] = ()
 
     @property
     def corosync_authkey(self) -> bytes:
@@ -27,19 +35,54 @@ def _password() -> str:
     return "p" + secrets.token_urlsafe(18)[1:]
 
 
-def load_or_create(state_dir: Path) -> Secrets:
-    path = state_dir / "secrets.json"
-    if path.exists():
-        return Secrets(**json.loads(path.read_text()))
-    s = Secrets(
+def fernet_key() -> str:
+    """A Fernet key as keystone-manage fernet_setup writes one: 32 random bytes, URL-safe base64."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _fresh() -> Secrets:
+    return Secrets(
         mysql_password=_password(),
         rabbitmq_password=_password(),
         # Erlang cookies are printable; upper-case letters as rabbitmq's own generator makes.
         erlang_cookie="".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(20)),
         corosync_authkey_hex=secrets.token_bytes(128).hex(),
+        keystone_db_password=_password(),
+        keystone_admin_password=_password(),
+        # a repository's key 0 is the staged one, the highest the primary (keystone's rotation scheme)
+        fernet_keys=(fernet_key(), fernet_key()),
+        credential_keys=(fernet_key(), fernet_key()),
     )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def read(path: Path) -> Secrets:
+    """The secrets saved at `path`; a field it lacks (a lab made before that field) stays at its default."""
+    data = json.loads(path.read_text())
+    for key in ("fernet_keys", "credential_keys"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return Secrets(**data)
+
+
+def _save(path: Path, s: Secrets) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(asdict(s), fh)
+    tmp.replace(path)
+
+
+def load_or_create(state_dir: Path) -> Secrets:
+    path = state_dir / "secrets.json"
+    if path.exists():
+        s = read(path)
+        missing = {k: v for k, v in asdict(_fresh()).items() if not getattr(s, k)}
+        if not missing:
+            return s
+        s = replace(s, **missing)  # a lab made before these secrets existed gets them now, saved like the rest
+    else:
+        s = _fresh()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _save(path, s)
     return s

@@ -32,6 +32,7 @@ class WorkloadConfig:
     amqp: Endpoint | None = None  # a publisher with confirms and a consumer
     http: Endpoint | None = None  # an API writer: each 200 means the row is in `api_table`
     cache: Endpoint | None = None  # a memcached client over every server in `hosts`
+    identity: Endpoint | None = None  # a Keystone client: issues tokens, validates the run's first one
     probes: list[Endpoint] = field(default_factory=list)
     interval_s: float = 0.05  # between a client's ops; the VIP probe's period, at most 100 ms
     op_timeout_s: float = 1.0
@@ -95,6 +96,7 @@ class WorkloadConfig:
             amqp=ep(d.get("amqp")),
             http=ep(d.get("http")),
             cache=ep(d.get("cache")),
+            identity=ep(d.get("identity")),
             probes=[Endpoint(**p) for p in d.get("probes", [])],
             interval_s=d.get("interval_s", 0.05),
             op_timeout_s=d.get("op_timeout_s", 1.0),

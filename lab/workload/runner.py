@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lab.history import JsonlRecorder
-from lab.workload import amqp, cache, http, sql, vip
+from lab.workload import amqp, cache, http, identity, sql, vip
 from lab.workload.config import WorkloadConfig
 
 
@@ -38,6 +38,10 @@ def run(cfg: WorkloadConfig) -> None:
         jobs.append((f"{cfg.http.service}-writer", lambda r: http.writer(cfg, r, stop)))
     if cfg.cache:
         jobs.append((f"{cfg.cache.service}-client", lambda r: cache.worker(cfg, r, stop)))
+    if cfg.identity:
+        first = identity.FirstToken()
+        jobs.append((f"{cfg.identity.service}-issuer", lambda r: identity.issuer(cfg, r, stop, first)))
+        jobs.append((f"{cfg.identity.service}-validator", lambda r: identity.validator(cfg, r, stop, first)))
     for ep in cfg.probes:
         jobs.append((f"probe-{ep.service}", lambda r, ep=ep: vip.prober(cfg, ep, r, stop)))
     threads = []

@@ -391,7 +391,12 @@ def test_log_globs_come_from_provision_logs_by_role() -> None:
         logs.LOGS["rabbitmq"],
     ]
     assert logs.LOGS["drbd"] in el.globs(("pacemaker",), True)
-    assert el.globs(("galera", "api"), False) == [logs.LOGS["galera"], logs.LOGS["clustercheck"], logs.LOGS["api"]]
+    assert el.globs(("galera", "api"), False) == [
+        logs.LOGS["galera"],
+        logs.LOGS["clustercheck"],
+        logs.LOGS["api"],
+        logs.LOGS["keystone"],  # Keystone runs on the api nodes
+    ]
     assert el.globs(("client",), False) == []
 
 

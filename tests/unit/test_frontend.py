@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.scenario import Scenario, load_scenario
-from provision import api, haproxy, keepalived, memcached
+from provision import api, haproxy, keepalived, keystone, memcached
 from provision.context import Context
 from provision.secrets import Secrets
 
@@ -117,6 +117,14 @@ def test_global_and_defaults_translated_for_a_lab_node(scenario: Scenario) -> No
         "timeout check 10s",
     ):
         assert line in d
+
+
+def test_the_silent_down_bound_knows_the_templates_connect_timeout(scenario: Scenario) -> None:
+    cfg = (Path(haproxy.__file__).parent / "templates" / "haproxy.cfg.j2").read_text()
+    assert f"timeout connect {haproxy.CONNECT_TIMEOUT_MS // 1000}s\n" in cfg
+    o = scenario.options("guide")
+    per_check = o.haproxy_inter_ms + min(o.haproxy_inter_ms, haproxy.CONNECT_TIMEOUT_MS)
+    assert haproxy.silent_down_ms(o) == o.haproxy_fall * per_check + o.haproxy_inter_ms
 
 
 def test_backend_roles() -> None:
@@ -247,7 +255,9 @@ def test_memcached(scenario: Scenario) -> None:
 def test_api_settings(scenario: Scenario) -> None:
     s = api.settings(ctx_for(scenario), "controller2")
     assert s["listen"] == "10.0.0.2"
-    assert "galera" not in s["ports"] and s["ports"]["keystone-public"] == 5000 and len(s["ports"]) == 11
+    # Keystone's two ports are served by Keystone itself (provision/keystone.py), the other nine by the stand-in
+    assert "galera" not in s["ports"] and s["ports"]["glance-api"] == 9292 and len(s["ports"]) == 9
+    assert not set(keystone.SERVICES) & set(s["ports"])
     assert (s["db"]["host"], s["db"]["port"], s["db"]["user"]) == ("10.0.0.10", 3306, "halab")
     assert s["db"]["password"] == "db-secret" and s["amqp"]["password"] == "mq-secret"
     assert s["amqp"]["hosts"] == ["10.0.0.2", "10.0.0.1", "10.0.0.3"]  # the local broker first

@@ -52,6 +52,12 @@ def test_every_secret_in_every_kind_of_input_is_redacted(lab_secrets: Secrets) -
         "erlang_cookie",
         "corosync_authkey",
         "clustercheck_password",
+        "keystone_db_password",
+        "keystone_admin_password",
+        "fernet_key_0",
+        "fernet_key_1",
+        "credential_key_0",
+        "credential_key_1",
     }
     for s in secrets:
         for form in s.forms:

@@ -18,6 +18,25 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
 
 
+def test_a_lab_made_before_keystone_gets_its_secrets_and_keeps_the_others(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    old = load_or_create(tmp_path)
+    path = tmp_path / "secrets.json"
+    data = json.loads(path.read_text())
+    for key in ("keystone_db_password", "keystone_admin_password", "fernet_keys", "credential_keys"):
+        del data[key]
+    path.write_text(json.dumps(data))
+    new = load_or_create(tmp_path)
+    assert (new.mysql_password, new.erlang_cookie) == (old.mysql_password, old.erlang_cookie)
+    assert new.keystone_admin_password and new.keystone_db_password != new.keystone_admin_password
+    assert len(new.fernet_keys) == 2 and len(set(new.fernet_keys + new.credential_keys)) == 4
+    assert all(len(base64.urlsafe_b64decode(k)) == 32 for k in new.fernet_keys)  # what Fernet accepts
+    assert load_or_create(tmp_path) == new  # saved: generated once
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_the_broker_password_goes_on_stdin_never_into_a_command_line(tmp_path: Path) -> None:
     """A failed command's text lands in errors, logs and reports: rabbitmqctl add_user reads the password from
     stdin when the argument is left out."""

@@ -1,0 +1,112 @@
+"""Keystone clients through the VIP: one issues tokens (service `<identity>`, f `issue`: a password
+authentication, so Keystone reads the user from the database or its cache), one validates the run's first token
+over and over (service `<identity>-validate`, f `validate`): a token issued before the fault must still validate
+after it, on whichever controller HAProxy picks, which holds only if every controller has the same Fernet keys.
+
+A 201 or 200 is ok; a 5xx or a timeout after the request was sent is indeterminate (info), as for the API writer; a
+4xx other than a 404 on validation is a failure (a token every controller should accept was refused)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+
+from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
+from lab.workload.config import Endpoint, WorkloadConfig
+
+DOMAIN, PROJECT = "Default", "admin"
+VALIDATE_SUFFIX = "-validate"
+
+
+def auth_body(ep: Endpoint) -> bytes:
+    user = {"name": ep.user, "domain": {"name": DOMAIN}, "password": ep.password}
+    scope = {"project": {"name": PROJECT, "domain": {"name": DOMAIN}}}
+    return json.dumps(
+        {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}}
+    ).encode()
+
+
+def _request(
+    ep: Endpoint, timeout: float, method: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, str, str]:
+    """(status, X-Subject-Token, start of the body); raises OSError before anything was sent as ConnectionError."""
+    conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
+    try:
+        try:
+            conn.connect()
+        except OSError as exc:
+            raise ConnectionError(f"connect: {exc}") from exc
+        conn.request(method, "/v3/auth/tokens", body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read(300).decode(errors="replace")
+        return resp.status, resp.getheader("X-Subject-Token") or "", text
+    finally:
+        conn.close()
+
+
+def _op(
+    rec: JsonlRecorder,
+    f: str,
+    service: str,
+    n: int,
+    ok_status: int,
+    request: tuple[Endpoint, float, str, dict[str, str], bytes | None],
+) -> str | None:
+    """One recorded op (`request`: _request's arguments); returns the subject token of an ok one."""
+    rec.record(INVOKE, f, n, service=service)
+    try:
+        status, token, text = _request(*request)
+    except ConnectionError as exc:  # nothing sent
+        rec.record(FAIL, f, n, service=service, error=str(exc))
+        return None
+    except (OSError, http.client.HTTPException) as exc:
+        rec.record(INFO, f, n, service=service, error=repr(exc))
+        return None
+    if status == ok_status:
+        rec.record(OK, f, n, service=service)
+        return token
+    kind = INFO if status >= 500 else FAIL
+    rec.record(kind, f, n, service=service, error=f"{status} {text[:200]}")
+    return None
+
+
+class FirstToken:
+    """The run's first token, handed from the issuer to the validator."""
+
+    def __init__(self) -> None:
+        self.value = ""
+        self.issued = threading.Event()
+
+    def set(self, token: str) -> None:
+        if token and not self.issued.is_set():
+            self.value = token
+            self.issued.set()
+
+
+def issuer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event, first: FirstToken) -> None:
+    ep = cfg.identity
+    assert ep is not None
+    headers = {"Content-Type": "application/json"}
+    n = cfg.first_id
+    while not stop.is_set():
+        n += 1
+        token = _op(rec, "issue", ep.service, n, 201, (ep, cfg.op_timeout_s * 2, "POST", headers, auth_body(ep)))
+        first.set(token or "")
+        stop.wait(cfg.interval_s)
+
+
+def validator(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event, first: FirstToken) -> None:
+    """Its own loop, not a step after each issue: a sequential client would spend the outage inside a hung issue
+    and then find the validation fine, blind to the gap (a floor check caught it: 0 ms under a 453 ms floor)."""
+    ep = cfg.identity
+    assert ep is not None
+    while not first.issued.wait(0.1):
+        if stop.is_set():
+            return
+    headers = {"X-Auth-Token": first.value, "X-Subject-Token": first.value}  # the token checks itself
+    n = cfg.first_id
+    while not stop.is_set():
+        n += 1
+        _op(rec, "validate", ep.service + VALIDATE_SUFFIX, n, 200, (ep, cfg.op_timeout_s * 2, "GET", headers, None))
+        stop.wait(cfg.interval_s)

@@ -1,0 +1,208 @@
+"""Role keystone: guide ch. 9's Identity API for real on the controllers: Debian's Keystone (Zed, python3-keystone)
+under uwsgi on each controller's own address, behind HAProxy's keystone blocks, its database in Galera through the
+VIP, memcached as its cache (the guide's `memcached_servers`), Fernet keys the same on every controller.
+
+Not Debian's `keystone` package's init script and uwsgi ini: they bind every address with 8 x 32 workers and run
+under an AppArmor profile; the lab starts one small uwsgi per node itself (README, "OpenStack services")."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+
+from lab.scenario import Scenario
+from lab.wait import WaitTimeout, until
+from provision import memcached
+from provision.context import Context
+
+# The scenario services Keystone serves. Zed has one API on both ports: the guide's admin port (35357) is kept
+# because its HAProxy block sends there, and the admin endpoint is registered on it.
+SERVICES = ("keystone-public", "keystone-admin")
+DIR = "/var/lib/halab/keystone"  # /var/lib: private to each node on netns (provision/api.py says why)
+CONF = f"{DIR}/keystone.conf"
+FERNET_DIR, CREDENTIAL_DIR = f"{DIR}/fernet-keys", f"{DIR}/credential-keys"
+LOG = "/var/log/halab/keystone.log"
+USER = "nobody:nogroup"  # ports above 1024; the key repositories are readable by this user only
+DATABASE = DB_USER = "keystone"
+ADMIN, PROJECT, DOMAIN, REGION = "admin", "admin", "Default", "RegionOne"
+WSGI = "/usr/bin/keystone-wsgi-public"
+# Lab-sized: one worker process, a few threads (Debian's ini: 8 x 32). bcrypt at 4 rounds: each password check
+# costs ~1 ms instead of ~0.3 s of CPU (12 rounds), which on 2 cores would be the bottleneck of the token client.
+PROCESSES, THREADS, HASH_ROUNDS = 1, 4, 4
+TOKEN_TIMEOUT_S = 5.0  # one token request from the harness (provisioning's wait, the tests' checks)
+
+
+def enabled(scenario: Scenario) -> bool:
+    return any(s in scenario.services for s in SERVICES)
+
+
+def ports(scenario: Scenario) -> dict[str, int]:
+    return {s: scenario.services[s].port for s in SERVICES if s in scenario.services}
+
+
+def nodes(scenario: Scenario) -> list[str]:
+    """Keystone runs where HAProxy sends its blocks: the `api` nodes (provision/haproxy.backend_role)."""
+    return [n.name for n in scenario.nodes_with_role("api")]
+
+
+def _vip(scenario: Scenario) -> tuple[str, str]:
+    """(address, network) of the VIP Keystone's services sit behind."""
+    vip = scenario.vips[scenario.services[next(iter(ports(scenario)))].vip]
+    return str(vip.address), vip.network
+
+
+def url(scenario: Scenario, service: str = "keystone-public") -> str:
+    """The endpoint registered in the catalog for `service`: at the VIP, as the guide registers them."""
+    return f"http://{_vip(scenario)[0]}:{scenario.services[service].port}/v3/"
+
+
+def auth_url(scenario: Scenario) -> str:
+    return url(scenario, "keystone-public" if "keystone-public" in scenario.services else SERVICES[1])
+
+
+def settings(ctx: Context) -> str:
+    """keystone.conf for every controller (the same on each; carries the database password: written 0600)."""
+    sc = ctx.scenario
+    db_vip = sc.vips[sc.services["galera"].vip].address
+    db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.keystone_db_password}@{db_vip}:{sc.services['galera'].port}"
+    return "\n".join(
+        [
+            "[DEFAULT]",
+            "debug = false",
+            "[database]",
+            f"connection = {db}/{DATABASE}",
+            "[cache]",  # guide ch. 9: the services cache in every controller's memcached
+            "enabled = true",
+            "backend = oslo_cache.memcache_pool",
+            f"memcache_servers = {','.join(memcached.client_servers(sc))}",
+            "[token]",
+            "provider = fernet",
+            "[fernet_tokens]",
+            f"key_repository = {FERNET_DIR}",
+            f"max_active_keys = {len(ctx.secrets.fernet_keys)}",
+            "[fernet_receipts]",  # MFA receipts: the same keys (their default repository is /etc/keystone's)
+            f"key_repository = {FERNET_DIR}",
+            f"max_active_keys = {len(ctx.secrets.fernet_keys)}",
+            "[credential]",
+            f"key_repository = {CREDENTIAL_DIR}",
+            "[identity]",
+            f"password_hash_rounds = {HASH_ROUNDS}",
+            "",
+        ]
+    )
+
+
+def database_sql(ctx: Context) -> str:
+    pw = ctx.secrets.keystone_db_password
+    return (
+        f"CREATE DATABASE IF NOT EXISTS {DATABASE};\n"
+        f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{pw}';\n"
+        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{DB_USER}'@'%';\n"
+    )
+
+
+def configure_node(ctx: Context, node: str) -> None:
+    p = ctx.provider
+    p.run(node, f"mkdir -p {FERNET_DIR} {CREDENTIAL_DIR} /var/log/halab && chmod 755 /var/lib/halab", check=True)
+    p.put(node, CONF, settings(ctx), mode=0o600, owner=USER)
+    for repo, keys in ((FERNET_DIR, ctx.secrets.fernet_keys), (CREDENTIAL_DIR, ctx.secrets.credential_keys)):
+        for i, key in enumerate(keys):
+            p.put(node, f"{repo}/{i}", key, mode=0o600, owner=USER)
+    p.run(node, f"chown -R {USER} {DIR} && chmod 700 {DIR} {FERNET_DIR} {CREDENTIAL_DIR}", check=True)
+
+
+def command(ctx: Context, node: str) -> str:
+    user, group = USER.split(":")
+    addr = str(ctx.scenario.nodes[node].addresses[_vip(ctx.scenario)[1]])
+    sockets = " ".join(f"--http-socket {addr}:{port}" for port in ports(ctx.scenario).values())
+    return (
+        f"setpriv --reuid={user} --regid={group} --clear-groups env OS_KEYSTONE_CONFIG_FILES={CONF} "
+        f"/usr/bin/uwsgi --plugin python3 {sockets} --wsgi-file {WSGI} --master --processes {PROCESSES} "
+        f"--threads {THREADS} --die-on-term --lazy-apps --need-app"
+    )
+
+
+def start(ctx: Context, node: str) -> None:
+    ctx.provider.start_daemon(node, command(ctx, node), LOG)
+
+
+def running(ctx: Context, node: str) -> bool:
+    # [k]: the pattern must not match the shell that runs pgrep (its command line holds the pattern too)
+    return ctx.provider.run(node, "pgrep -f '[k]eystone-wsgi-public' >/dev/null", timeout=10).ok
+
+
+def initialise(ctx: Context, node: str) -> float:
+    """The schema and the admin, project, roles, region and endpoints, once, from one controller through the VIP
+    (Galera replicates them); returns how long it took in seconds. The admin's password goes in on stdin, never on
+    a command line."""
+    t0 = time.monotonic()
+    p = ctx.provider
+    p.run(node, "mysql --protocol=socket -uroot", input=database_sql(ctx).encode(), check=True, timeout=30)
+    manage = f"keystone-manage --config-file {CONF}"
+    p.run(node, f"{manage} db_sync", check=True, timeout=600)
+    sc = ctx.scenario
+    admin = url(sc, "keystone-admin") if "keystone-admin" in sc.services else auth_url(sc)
+    boot = (
+        f"read -r OS_BOOTSTRAP_PASSWORD && export OS_BOOTSTRAP_PASSWORD && {manage} bootstrap "
+        f"--bootstrap-username {ADMIN} --bootstrap-project-name {PROJECT} --bootstrap-region-id {REGION} "
+        f"--bootstrap-admin-url {admin} --bootstrap-internal-url {auth_url(sc)} --bootstrap-public-url {auth_url(sc)}"
+    )
+    p.run(node, boot, input=(ctx.secrets.keystone_admin_password + "\n").encode(), check=True, timeout=300)
+    return time.monotonic() - t0
+
+
+# Run on a node with its python3: POST a password auth, print the HTTP status (201: a token was issued).
+_TOKEN_PY = """
+import json, sys, urllib.request
+url, user, project, domain, timeout = sys.argv[1:6]
+body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": domain},
+        "password": sys.stdin.readline().rstrip("\\n")}}}, "scope": {"project": {"name": project,
+        "domain": {"name": domain}}}}}
+req = urllib.request.Request(url + "auth/tokens", json.dumps(body).encode(), {"Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req, timeout=float(timeout)).status)
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+except OSError as exc:
+    print(f"error {exc}")
+"""
+
+
+def token_status(ctx: Context, node: str, base_url: str) -> str:
+    """What `node` gets asking `base_url` for the admin's token: "201", another status, or "error …"."""
+    args = " ".join(shlex.quote(a) for a in (base_url, ADMIN, PROJECT, DOMAIN, str(TOKEN_TIMEOUT_S)))
+    r = ctx.provider.run(
+        node,
+        f"python3 -c {shlex.quote(_TOKEN_PY)} {args}",
+        input=(ctx.secrets.keystone_admin_password + "\n").encode(),
+        timeout=TOKEN_TIMEOUT_S + 10,
+    )
+    return r.stdout.strip() or f"error (exit {r.rc}): {r.stderr.strip()[-200:]}"
+
+
+def node_url(scenario: Scenario, node: str) -> str:
+    """One controller's own Keystone, not through HAProxy."""
+    port = next(iter(ports(scenario).values()))
+    return f"http://{scenario.nodes[node].addresses[_vip(scenario)[1]]}:{port}/v3/"
+
+
+def await_tokens(ctx: Context, client: str, timeout: float) -> None:
+    """Until the client node gets a token from every controller's own Keystone (each has loaded its app: a worker
+    still loading makes HAProxy's answer an aborted connection), then through the VIP (HAProxy has seen them UP)."""
+    seen: dict[str, str] = {}
+    targets = {n: node_url(ctx.scenario, n) for n in nodes(ctx.scenario)} | {"vip": auth_url(ctx.scenario)}
+
+    def issued() -> bool:
+        for name, where in targets.items():
+            if seen.get(name) == "201":
+                continue
+            if name != "vip" and not running(ctx, name):  # no sense waiting on: say why at once
+                raise WaitTimeout(f"keystone's uwsgi is not running on {name}: see {LOG} there")
+            seen[name] = token_status(ctx, client, where)
+            if seen[name] != "201":
+                return False
+        return True
+
+    until(issued, timeout=timeout, interval=0.5, what=f"a Keystone token from each of {list(targets)}",
+          seen=lambda: json.dumps(seen))  # fmt: skip
