@@ -319,5 +319,6 @@ def start_service(ctx: Context, node: str, service: str) -> None:
     elif service == "rabbitmq":
         rabbitmq_cluster.rejoin(ctx, node)
     else:
-        starts = {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start}
-        {**starts, "api": api.start, "keystone": keystone.start}[service](ctx, node)
+        starts = {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start,
+                  "api": api.start, "keystone": keystone.start}  # fmt: skip
+        starts[service](ctx, node)

@@ -280,11 +280,9 @@ def test_openstack_cli_gets_a_token_through_the_vip_that_every_controller_valida
     urls = set(openstack("endpoint list -f value -c URL").split())
     assert urls == {keystone.url(sc, s) for s in keystone.ports(sc)}, urls
     for node in keystone.nodes(sc):
-        addr = sc.nodes[node].addresses[front_vip(lab).network]
-        port = next(iter(keystone.ports(sc).values()))
         status = lab.provider.run(
             client,
-            f"python3 -c {shlex.quote(VALIDATE_PY)} http://{addr}:{port}/v3/auth/tokens",
+            f"python3 -c {shlex.quote(VALIDATE_PY)} {keystone.node_url(sc, node)}auth/tokens",
             input=(token + "\n").encode(),
             timeout=30,
         ).stdout.strip()
