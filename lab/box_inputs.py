@@ -41,6 +41,7 @@ ROLE_PACKAGES: tuple[str, ...] = (
     "uwsgi-core",
     "uwsgi-plugin-python3",
     "python3-openstackclient",
+    "python3-glance",
 )
 
 # What makes the image a bootable Vagrant guest. dbus: `hostnamectl` (Vagrant's change_host_name on Debian);

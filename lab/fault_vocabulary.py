@@ -26,8 +26,11 @@ SERVICE_PROCESS = {
     "corosync": "corosync",
     "pacemaker": "pacemakerd",
     "keystone": "uwsgi",  # the only uwsgi of a node (provision/keystone.py)
+    "glance": "glance-api",  # its launcher's name (provision/files/glance-api)
 }
-SERVICES = ("mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone")
+SERVICES = (
+    "mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone", "glance",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- node faults

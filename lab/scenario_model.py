@@ -101,6 +101,9 @@ class ClusterOptions:
     haproxy_inter_ms: int = 2000  # the guide's `check inter 2000 rise 2 fall 5`
     haproxy_rise: int = 2
     haproxy_fall: int = 5
+    # `on-marked-down shutdown-sessions` on every server: HAProxy drops the sessions to a server it marks DOWN (else,
+    # mode tcp, they hang until `timeout server`: a pooled database connection to a crashed Galera server)
+    haproxy_shutdown_sessions: bool = False
     galera_suspect_timeout_ms: int = 5000  # evs.suspect_timeout, galera's default PT5S
     quorum_queues: bool = False
 

@@ -54,6 +54,7 @@ _CLUSTER_FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "haproxy_inter_ms": _int,
     "haproxy_rise": _int,
     "haproxy_fall": _int,
+    "haproxy_shutdown_sessions": _bool,
     "galera_suspect_timeout_ms": _int,
     "quorum_queues": _bool,
 }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lab import bounds, evidence, progress
 from lab.checks.availability import Outage
 from lab.checks.base import Check
-from lab.checks.durability import lost_api_messages, lost_messages, lost_writes
+from lab.checks.durability import image_intact, lost_api_messages, lost_messages, lost_writes
 from lab.checks.quorum import quorum_transitions, resources_in_quorum
 from lab.checks.quorum_partitions import quorum_partitions
 from lab.checks.split_brain import double_mounts, split_brain_in_window, vip_holders
@@ -351,6 +351,9 @@ class Trial:
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         if "api_drained" in survived and self.cfg.http:  # the API's publishes, one per acknowledged write
             c = lost_api_messages(h, set(survived["api_drained"]), service=self.cfg.http.service)
+            checks.append(Check(prefix + c.name, c.passed, c.detail))
+        if self.cfg.image and self.fault_at:  # the image uploaded before the fault, whole after it
+            c = image_intact(h, self.cfg.image.service, since)
             checks.append(Check(prefix + c.name, c.passed, c.detail))
         checks.append(Check(prefix + "observer-coverage", *self.observer.coverage(h, since)))
         # Split-brain evidence: VIPs on 2+ nodes, and (where there are shared disks) double mounts.

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from lab.trial import Trial
 
 # The ops whose acknowledgement means "the service worked" (probes are judged apart).
-WORK_FS = ("write", "publish", "issue", "validate")  # a client's work (the consumer's pauses are not)
+# a client's work (the consumer's pauses are not)
+WORK_FS = ("write", "publish", "issue", "validate", "upload", "list", "download")
 
 
 @dataclass

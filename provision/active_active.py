@@ -14,17 +14,18 @@ from lab.floors import Floor
 from lab.history import History
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
-from provision import api, galera, haproxy, keepalived, keystone, memcached, rabbitmq_cluster
+from provision import api, galera, glance, haproxy, keepalived, keystone, memcached, rabbitmq_cluster
 from provision.context import Context
 
 HONOURS_LAB_SERVICES = False  # every service of the chapter runs together
 VIP_HANDOVER_SAMPLES = 1  # VRRP: the new MASTER adds the VIP before the old one drops it
 PACKAGES = [
     "mariadb-server", "galera-4", "rabbitmq-server", "haproxy", "keepalived", "memcached",
-    "python3-keystone", "uwsgi-plugin-python3",
+    "python3-keystone", "uwsgi-plugin-python3", "python3-glance",
 ]  # fmt: skip
 # the history's services of the Keystone client: tokens issued, and the run's first token validated
 TOKENS, VALIDATE = "keystone", "keystone-validate"
+IMAGES = "glance"  # the Glance client: the image uploaded before the fault, listed and downloaded
 
 
 def role_nodes(ctx: Context, role: str) -> list[str]:
@@ -91,10 +92,22 @@ def converge(ctx: Context) -> None:
         ctx.measured["keystone_initialise_s"] = keystone.initialise(ctx, ks[0])
         _parallel(lambda n: keystone.start(ctx, n), ks)
         keystone.await_tokens(ctx, role_nodes(ctx, "client")[0], recovery_deadline_s(ctx))
+    if glance.enabled(ctx.scenario):
+        gl, store = glance.nodes(ctx.scenario), glance.store(ctx)
+        progress.note(f"glance on {', '.join(gl)} (schema, service user, endpoints; images in {store})")
+        _parallel(lambda n: glance.configure_node(ctx, n, store), gl)
+        ctx.measured["glance_initialise_s"] = glance.initialise(ctx, gl[0])
+        _parallel(lambda n: glance.start(ctx, n), gl)
+        glance.await_images(ctx, role_nodes(ctx, "client")[0], recovery_deadline_s(ctx))
 
 
 def services(ctx: Context) -> list[str]:
-    return ["api", "galera", "rabbitmq", "memcached"] + ([TOKENS, VALIDATE] if keystone.enabled(ctx.scenario) else [])
+    sc = ctx.scenario
+    return (
+        ["api", "galera", "rabbitmq", "memcached"]
+        + ([TOKENS, VALIDATE] if keystone.enabled(sc) else [])
+        + ([IMAGES] if glance.enabled(sc) else [])
+    )
 
 
 def http_service(ctx: Context) -> str:
@@ -116,6 +129,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     if keystone.enabled(ctx.scenario):
         port = ctx.scenario.services[next(iter(keystone.ports(ctx.scenario)))].port
         identity = Endpoint(TOKENS, vip, port, keystone.ADMIN, pw.keystone_admin_password)
+    image = Endpoint(IMAGES, vip, ctx.scenario.services[glance.SERVICE].port) if glance.enabled(ctx.scenario) else None
     amqp = Endpoint("rabbitmq", brokers[0], api.RABBITMQ_PORT, "halab", pw.rabbitmq_password, hosts=brokers)
     caches = [s.split(":")[0] for s in memcached.client_servers(ctx.scenario)]
     cache = Endpoint("memcached", caches[0], memcached.PORT, hosts=caches)
@@ -127,6 +141,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
         http=http,
         cache=cache,
         identity=identity,
+        image=image,
         probes=[Endpoint("galera", vip, sql.port), Endpoint("api", vip, http.port)],
         queue_type="quorum" if ctx.opts.quorum_queues else "classic",
         api_table=api.TABLE,
@@ -134,7 +149,7 @@ def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
     )
 
 
-VIP_SERVICES = ("api", "galera", TOKENS, VALIDATE)  # the clients that go through the VIP
+VIP_SERVICES = ("api", "galera", TOKENS, VALIDATE, IMAGES)  # the clients that go through the VIP
 
 
 def vip_of(ctx: Context, service: str) -> str | None:
@@ -258,6 +273,8 @@ def restart_nodes(ctx: Context, nodes: list[str]) -> str:
     _parallel(lambda n: api.start(ctx, n), having("api"))
     if keystone.enabled(ctx.scenario):
         _parallel(lambda n: keystone.start(ctx, n), [n for n in nodes if n in keystone.nodes(ctx.scenario)])
+    if glance.enabled(ctx.scenario):
+        _parallel(lambda n: glance.start(ctx, n), [n for n in nodes if n in glance.nodes(ctx.scenario)])
     _parallel(lambda n: haproxy.start(ctx, n), having("haproxy"))
     _parallel(lambda n: keepalived.start(ctx, n), having("keepalived"))
     return "; ".join(done)
@@ -320,5 +337,5 @@ def start_service(ctx: Context, node: str, service: str) -> None:
         rabbitmq_cluster.rejoin(ctx, node)
     else:
         starts = {"keepalived": keepalived.start, "haproxy": haproxy.start, "memcached": memcached.start,
-                  "api": api.start, "keystone": keystone.start}  # fmt: skip
+                  "api": api.start, "keystone": keystone.start, "glance": glance.start}  # fmt: skip
         starts[service](ctx, node)

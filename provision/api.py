@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.scenario import Scenario
-from provision import keystone
+from provision import glance, keystone
 from provision.context import Context
 from provision.haproxy import backend_role
 
@@ -35,12 +35,12 @@ TABLE_SQL = (
 
 def api_ports(scenario: Scenario) -> dict[str, int]:
     """service -> port for every service HAProxy sends to the `api` nodes that no real daemon serves (Keystone's
-    ports are provision/keystone.py's)."""
-    return {
-        name: svc.port
-        for name, svc in scenario.services.items()
-        if backend_role(name) == "api" and name not in keystone.SERVICES
-    }
+    ports are provision/keystone.py's, Glance's provision/glance.py's)."""
+    real = (keystone.SERVICES if keystone.enabled(scenario) else ()) + (
+        glance.SERVICES if glance.enabled(scenario) else ()
+    )
+    services = scenario.services.items()
+    return {name: svc.port for name, svc in services if backend_role(name) == "api" and name not in real}
 
 
 def _address(scenario: Scenario, node: str, network: str) -> str:

@@ -63,8 +63,9 @@ def backend_role(service: str) -> str:
     return "galera" if service == "galera" else "api"
 
 
-# The guide's `timeout connect 10s` (templates/haproxy.cfg.j2; a unit test keeps the two in step).
+# The guide's `timeout connect 10s` and `timeout server 1m` (templates/haproxy.cfg.j2; a unit test keeps them in step).
 CONNECT_TIMEOUT_MS = 10000
+SERVER_TIMEOUT_MS = 60000
 
 
 def silent_down_ms(opts: ClusterOptions) -> int:
@@ -73,6 +74,19 @@ def silent_down_ms(opts: ClusterOptions) -> int:
     checks, each its timeout plus `inter` to the next, and up to one interval of phase."""
     inter = opts.haproxy_inter_ms
     return opts.haproxy_fall * (inter + min(inter, CONNECT_TIMEOUT_MS)) + inter
+
+
+def stalled_sessions_ms(scenario: Scenario, opts: ClusterOptions, node: str) -> int:
+    """How long a client's open connection through galera_cluster can hang after `node` went silent: when `node`
+    is its active server, HAProxy (mode tcp, the guide's settings) keeps each established session to it until
+    `timeout server` passes without an answer; marking the server DOWN moves new connections only. A service that
+    pools its database connections (Keystone, Glance) waits that long on each one it had open. With
+    `haproxy_shutdown_sessions` (hardened) HAProxy drops them as it marks the server DOWN: no stall past that."""
+    if opts.haproxy_shutdown_sessions:
+        return 0
+    galera = next((li for li in listens(scenario) if li.service == "galera"), None)
+    active = [s.name for s in galera.servers if not s.backup] if galera else []
+    return SERVER_TIMEOUT_MS if node in active else 0
 
 
 def listen_name(service: str) -> str:
@@ -159,3 +173,14 @@ def parse_stat(text: str) -> dict[tuple[str, str], str]:
 
 def server_states(ctx: Context, node: str) -> dict[tuple[str, str], str]:
     return parse_stat(show_stat(ctx, node))
+
+
+def sessions(text: str, listen: str) -> dict[str, int]:
+    """server -> sessions it has taken (`stot`) in `listen`, from `show stat`: which server `balance source` sends
+    the lab's client to."""
+    rows = csv.DictReader(ln for ln in text.lstrip("# ").splitlines() if ln.strip())
+    return {
+        r["svname"]: int(r["stot"] or 0)
+        for r in rows
+        if r["pxname"] == listen and r["svname"] not in ("FRONTEND", "BACKEND")
+    }

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from lab.scenario import Scenario
 from lab.wait import WaitTimeout, until
@@ -50,6 +52,11 @@ def _vip(scenario: Scenario) -> tuple[str, str]:
     """(address, network) of the VIP Keystone's services sit behind."""
     vip = scenario.vips[scenario.services[next(iter(ports(scenario)))].vip]
     return str(vip.address), vip.network
+
+
+def node_address(scenario: Scenario, node: str) -> str:
+    """Where Keystone listens on `node`: its address on the VIP's network."""
+    return str(scenario.nodes[node].addresses[_vip(scenario)[1]])
 
 
 def url(scenario: Scenario, service: str = "keystone-public") -> str:
@@ -93,13 +100,18 @@ def settings(ctx: Context) -> str:
     )
 
 
-def database_sql(ctx: Context) -> str:
-    pw = ctx.secrets.keystone_db_password
+def database_sql(database: str, user: str, password: str) -> str:
+    """A service's database and its user in Galera (Keystone's, Glance's): run once, over the root socket."""
     return (
-        f"CREATE DATABASE IF NOT EXISTS {DATABASE};\n"
-        f"CREATE USER IF NOT EXISTS '{DB_USER}'@'%' IDENTIFIED BY '{pw}';\n"
-        f"GRANT ALL PRIVILEGES ON {DATABASE}.* TO '{DB_USER}'@'%';\n"
+        f"CREATE DATABASE IF NOT EXISTS {database};\n"
+        f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}';\n"
+        f"GRANT ALL PRIVILEGES ON {database}.* TO '{user}'@'%';\n"
     )
+
+
+def create_database(ctx: Context, node: str, database: str, user: str, password: str) -> None:
+    ctx.provider.run(node, "mysql --protocol=socket -uroot", input=database_sql(database, user, password).encode(),
+                     check=True, timeout=30)  # fmt: skip
 
 
 def configure_node(ctx: Context, node: str) -> None:
@@ -113,13 +125,16 @@ def configure_node(ctx: Context, node: str) -> None:
 
 
 def command(ctx: Context, node: str) -> str:
+    """uwsgi's http-socket closes each connection after its answer without saying so: `Connection: close` says it
+    (as Debian's own uwsgi inis do), or a client that reuses connections (keystoneauth's session, behind HAProxy's
+    TCP mode) has its next request cut off (RemoteDisconnected, seen registering Glance)."""
     user, group = USER.split(":")
-    addr = str(ctx.scenario.nodes[node].addresses[_vip(ctx.scenario)[1]])
+    addr = node_address(ctx.scenario, node)
     sockets = " ".join(f"--http-socket {addr}:{port}" for port in ports(ctx.scenario).values())
     return (
         f"setpriv --reuid={user} --regid={group} --clear-groups env OS_KEYSTONE_CONFIG_FILES={CONF} "
         f"/usr/bin/uwsgi --plugin python3 {sockets} --wsgi-file {WSGI} --master --processes {PROCESSES} "
-        f"--threads {THREADS} --die-on-term --lazy-apps --need-app"
+        f"--threads {THREADS} --die-on-term --lazy-apps --need-app --add-header 'Connection: close'"
     )
 
 
@@ -138,7 +153,7 @@ def initialise(ctx: Context, node: str) -> float:
     a command line."""
     t0 = time.monotonic()
     p = ctx.provider
-    p.run(node, "mysql --protocol=socket -uroot", input=database_sql(ctx).encode(), check=True, timeout=30)
+    create_database(ctx, node, DATABASE, DB_USER, ctx.secrets.keystone_db_password)
     manage = f"keystone-manage --config-file {CONF}"
     p.run(node, f"{manage} db_sync", check=True, timeout=600)
     sc = ctx.scenario
@@ -152,57 +167,64 @@ def initialise(ctx: Context, node: str) -> float:
     return time.monotonic() - t0
 
 
-# Run on a node with its python3: POST a password auth, print the HTTP status (201: a token was issued).
-_TOKEN_PY = """
-import json, sys, urllib.request
-url, user, project, domain, timeout = sys.argv[1:6]
-body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": domain},
-        "password": sys.stdin.readline().rstrip("\\n")}}}, "scope": {"project": {"name": project,
-        "domain": {"name": domain}}}}}
-req = urllib.request.Request(url + "auth/tokens", json.dumps(body).encode(), {"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req, timeout=float(timeout)).status)
-except urllib.error.HTTPError as exc:
-    print(exc.code)
-except OSError as exc:
-    print(f"error {exc}")
-"""
+PROBE_SOURCE = Path(__file__).resolve().parent / "files" / "os_probe.py"
+
+
+def probe(ctx: Context, node: str, *args: str, stdin: str, timeout: float = TOKEN_TIMEOUT_S) -> str:
+    """What `node` gets asking one OpenStack API question (provision/files/os_probe.py's modes: token, validate,
+    images): an HTTP status, or "error …". `stdin`: the password or token it needs."""
+    quoted = " ".join(shlex.quote(a) for a in args)
+    r = ctx.provider.run(
+        node,
+        f"python3 -c {shlex.quote(PROBE_SOURCE.read_text())} {quoted}",
+        input=(stdin + "\n").encode(),
+        timeout=2 * timeout + 10,  # the images question asks twice (a token, then the list)
+    )
+    return r.stdout.strip() or f"error (exit {r.rc}): {r.stderr.strip()[-200:]}"
 
 
 def token_status(ctx: Context, node: str, base_url: str) -> str:
     """What `node` gets asking `base_url` for the admin's token: "201", another status, or "error …"."""
-    args = " ".join(shlex.quote(a) for a in (base_url, ADMIN, PROJECT, DOMAIN, str(TOKEN_TIMEOUT_S)))
-    r = ctx.provider.run(
-        node,
-        f"python3 -c {shlex.quote(_TOKEN_PY)} {args}",
-        input=(ctx.secrets.keystone_admin_password + "\n").encode(),
-        timeout=TOKEN_TIMEOUT_S + 10,
-    )
-    return r.stdout.strip() or f"error (exit {r.rc}): {r.stderr.strip()[-200:]}"
+    pw = ctx.secrets.keystone_admin_password
+    return probe(ctx, node, "token", base_url, ADMIN, PROJECT, DOMAIN, str(TOKEN_TIMEOUT_S), stdin=pw)
 
 
 def node_url(scenario: Scenario, node: str) -> str:
     """One controller's own Keystone, not through HAProxy."""
     port = next(iter(ports(scenario).values()))
-    return f"http://{scenario.nodes[node].addresses[_vip(scenario)[1]]}:{port}/v3/"
+    return f"http://{node_address(scenario, node)}:{port}/v3/"
+
+
+def await_answers(
+    targets: dict[str, str],
+    ask: Callable[[str], str],
+    ok: str,
+    running: Callable[[str], bool],
+    daemon: tuple[str, str],
+    timeout: float,
+) -> None:
+    """Until `ask(url)` answers `ok` for every target ({node or "vip": url}); a node where `running` says the
+    daemon (name, log) is gone fails the wait at once, naming it. A target that answered is not asked again."""
+    seen: dict[str, str] = {}
+
+    def answered() -> bool:
+        for name, where in targets.items():
+            if seen.get(name) == ok:
+                continue
+            if name != "vip" and not running(name):  # no sense waiting on: say why at once
+                raise WaitTimeout(f"{daemon[0]} is not running on {name}: see {daemon[1]} there")
+            seen[name] = ask(where)
+            if seen[name] != ok:
+                return False
+        return True
+
+    until(answered, timeout=timeout, interval=0.5, what=f"{ok} from {daemon[0]} at each of {list(targets)}",
+          seen=lambda: json.dumps(seen))  # fmt: skip
 
 
 def await_tokens(ctx: Context, client: str, timeout: float) -> None:
     """Until the client node gets a token from every controller's own Keystone (each has loaded its app: a worker
     still loading makes HAProxy's answer an aborted connection), then through the VIP (HAProxy has seen them UP)."""
-    seen: dict[str, str] = {}
     targets = {n: node_url(ctx.scenario, n) for n in nodes(ctx.scenario)} | {"vip": auth_url(ctx.scenario)}
-
-    def issued() -> bool:
-        for name, where in targets.items():
-            if seen.get(name) == "201":
-                continue
-            if name != "vip" and not running(ctx, name):  # no sense waiting on: say why at once
-                raise WaitTimeout(f"keystone's uwsgi is not running on {name}: see {LOG} there")
-            seen[name] = token_status(ctx, client, where)
-            if seen[name] != "201":
-                return False
-        return True
-
-    until(issued, timeout=timeout, interval=0.5, what=f"a Keystone token from each of {list(targets)}",
-          seen=lambda: json.dumps(seen))  # fmt: skip
+    await_answers(targets, lambda where: token_status(ctx, client, where), "201", lambda n: running(ctx, n),
+                  ("keystone's uwsgi", LOG), timeout)  # fmt: skip

@@ -15,6 +15,7 @@ LOGS = {
     "memcached": "/var/log/halab/memcached.log",
     "api": "/var/log/halab/api.log",
     "keystone": "/var/log/halab/keystone.log",  # uwsgi's and Keystone's own lines (provision/keystone.py)
+    "glance": "/var/log/halab/glance-api.log",
     "clustercheck": "/var/log/halab/clustercheck.log",
     "drbd": "/var/log/kern.log",
 }

@@ -23,6 +23,8 @@ class Secrets:
     keystone_admin_password: str = ""
     fernet_keys: tuple[str, ...] = ()
     credential_keys: tuple[str, ...] = ()
+    glance_db_password: str = ""
+    glance_service_password: str = ""  # Glance's own user in Keystone (keystonemiddleware checks tokens as it)
 
     @property
     def corosync_authkey(self) -> bytes:
@@ -52,6 +54,8 @@ def _fresh() -> Secrets:
         # a repository's key 0 is the staged one, the highest the primary (keystone's rotation scheme)
         fernet_keys=(fernet_key(), fernet_key()),
         credential_keys=(fernet_key(), fernet_key()),
+        glance_db_password=_password(),
+        glance_service_password=_password(),
     )
 
 

@@ -121,3 +121,31 @@ def lost_api_messages(history: History, drained_ids: set[int], service: str = "a
     if lost:
         return Check(name, False, f"{len(lost)} of {len(acked)} acknowledged writes' messages lost: {id_list(lost)}")
     return Check(name, True, f"all {len(acked)} acknowledged writes' messages drained from the API's queue; {notes}")
+
+
+def image_intact(history: History, service: str, since: float) -> Check:
+    """The image uploaded before `since` (the first fault) must outlive it, whole: listed, and downloaded after
+    it with the sha256 it was uploaded with (lab/workload/image.py records both digests); no download may have
+    come back different, and no list or download may have found it gone."""
+    name = f"image-intact:{service}"
+    uploads = history.select(service=service, f="upload", type=OK)
+    if not uploads:
+        return Check(name, False, "no image was uploaded: nothing was at stake")
+    digest, at = uploads[0].value, uploads[0].time
+    if at >= since:
+        return Check(name, False, f"the image was uploaded {round((at - since) * 1000)} ms after the fault, not before")
+    failed = history.select(service=service, f=("list", "download"), type=FAIL)
+    wrong = [o for o in failed if (o.error or "").startswith("checksum")]
+    gone = [o for o in failed if (o.error or "").startswith(("404", "410")) or "not listed" in (o.error or "")]
+    after = history.select(service=service, f="download", type=OK, since=since)
+    same = [o for o in after if o.value == digest]
+    detail = (
+        f"image sha256 {str(digest)[:16]}… uploaded {round((since - at) * 1000)} ms before the fault; "
+        f"{len(same)} of {len(after)} downloads after it had that sha256"
+    )
+    if wrong or gone or len(same) != len(after) or not same:
+        problems = [f"{len(wrong)} downloads came back different"] if wrong else []
+        problems += [f"{len(gone)} found it gone ({gone[0].error})"] if gone else []
+        problems += [] if same else ["none downloaded after the fault"]
+        return Check(name, False, f"{'; '.join(problems) or 'a download differed'}; {detail}")
+    return Check(name, True, detail)

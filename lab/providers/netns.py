@@ -87,6 +87,7 @@ class NetnsProvider(NetnsFaults, NetnsBoot, NetnsCommands, NetnsObservation):
             self.down()  # a previous run of this lab left something: start clean
         self._state = self._load_state()
         shutil.rmtree(self.state_dir / "nodes", ignore_errors=True)  # last run's logs and configs
+        shutil.rmtree(self.state_dir / "shared", ignore_errors=True)  # and shared directories (Glance's images)
         try:
             self._make_fabric()
             for spec in self.scenario.nodes.values():
@@ -187,4 +188,5 @@ class NetnsProvider(NetnsFaults, NetnsBoot, NetnsCommands, NetnsObservation):
         self._state = self._fresh_state()
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir / "disks", ignore_errors=True)
+            shutil.rmtree(self.state_dir / "shared", ignore_errors=True)
             self._save_state()

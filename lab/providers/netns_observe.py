@@ -25,6 +25,12 @@ class NetnsObservation(NetnsNode):
         self._save_state()
         return dev
 
+    def shared_directory(self, name: str) -> str:
+        """A directory of the lab's state on the host: every node sees the host's /var/tmp (netns_boot.py)."""
+        path = self.state_dir / "shared" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
     def shared_disks(self) -> dict[str, str]:
         return dict(self._state["loops"])
 

@@ -33,6 +33,7 @@ class WorkloadConfig:
     http: Endpoint | None = None  # an API writer: each 200 means the row is in `api_table`
     cache: Endpoint | None = None  # a memcached client over every server in `hosts`
     identity: Endpoint | None = None  # a Keystone client: issues tokens, validates the run's first one
+    image: Endpoint | None = None  # a Glance client (its token from `identity`): uploads, lists, downloads an image
     probes: list[Endpoint] = field(default_factory=list)
     interval_s: float = 0.05  # between a client's ops; the VIP probe's period, at most 100 ms
     op_timeout_s: float = 1.0
@@ -97,6 +98,7 @@ class WorkloadConfig:
             http=ep(d.get("http")),
             cache=ep(d.get("cache")),
             identity=ep(d.get("identity")),
+            image=ep(d.get("image")),
             probes=[Endpoint(**p) for p in d.get("probes", [])],
             interval_s=d.get("interval_s", 0.05),
             op_timeout_s=d.get("op_timeout_s", 1.0),

@@ -27,22 +27,30 @@ def auth_body(ep: Endpoint) -> bytes:
     ).encode()
 
 
-def _request(
-    ep: Endpoint, timeout: float, method: str, headers: dict[str, str], body: bytes | None = None
-) -> tuple[int, str, str]:
-    """(status, X-Subject-Token, start of the body); raises OSError before anything was sent as ConnectionError."""
+def call(
+    ep: Endpoint, timeout: float, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, http.client.HTTPResponse, bytes]:
+    """(status, the response, its body) of one HTTP request to `ep`; raises ConnectionError when nothing was sent
+    (the connect failed), OSError or HTTPException when it was sent and no answer came."""
     conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
     try:
         try:
             conn.connect()
         except OSError as exc:
             raise ConnectionError(f"connect: {exc}") from exc
-        conn.request(method, "/v3/auth/tokens", body=body, headers=headers)
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        text = resp.read(300).decode(errors="replace")
-        return resp.status, resp.getheader("X-Subject-Token") or "", text
+        return resp.status, resp, resp.read()
     finally:
         conn.close()
+
+
+def _request(
+    ep: Endpoint, timeout: float, method: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, str, str]:
+    """(status, X-Subject-Token, start of the body) of a request to Keystone's auth/tokens."""
+    status, resp, text = call(ep, timeout, method, "/v3/auth/tokens", headers, body)
+    return status, resp.getheader("X-Subject-Token") or "", text[:300].decode(errors="replace")
 
 
 def _op(

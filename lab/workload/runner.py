@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lab.history import JsonlRecorder
-from lab.workload import amqp, cache, http, identity, sql, vip
+from lab.workload import amqp, cache, http, identity, image, sql, vip
 from lab.workload.config import WorkloadConfig
 
 
@@ -42,6 +42,8 @@ def run(cfg: WorkloadConfig) -> None:
         first = identity.FirstToken()
         jobs.append((f"{cfg.identity.service}-issuer", lambda r: identity.issuer(cfg, r, stop, first)))
         jobs.append((f"{cfg.identity.service}-validator", lambda r: identity.validator(cfg, r, stop, first)))
+    if cfg.image and cfg.identity:
+        jobs.append((f"{cfg.image.service}-client", lambda r: image.client(cfg, r, stop)))
     for ep in cfg.probes:
         jobs.append((f"probe-{ep.service}", lambda r, ep=ep: vip.prober(cfg, ep, r, stop)))
     threads = []

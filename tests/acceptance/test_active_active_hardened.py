@@ -1,4 +1,5 @@
-"""Guide ch. 6-9 under the `hardened` profile: keepalived nopreempt with unicast peers, RabbitMQ quorum queues."""
+"""Guide ch. 6-9 under the `hardened` profile: keepalived nopreempt with unicast peers, RabbitMQ quorum queues,
+HAProxy dropping the sessions to a server it marks DOWN."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from lab.fixtures import assert_checks, broker_loss_trial, make_lab
 from lab.session import Lab
 from lab.wait import holds
-from provision import keepalived
+from provision import haproxy, keepalived, keystone
 from provision.active_active import role_nodes, vip_holders
+from tests.acceptance.openstack_cli import crash_keeps_tokens_and_images
 
 pytestmark = pytest.mark.active_active
 
@@ -57,4 +59,20 @@ def test_quorum_queue_survives_the_loss_of_a_broker(lab: Lab) -> None:
     broker = role_nodes(lab.ctx, "rabbitmq")[1]
     queues = lab.provider.run(broker, f"rabbitmqctl -n rabbit@{broker} -q list_queues name type", check=True).stdout
     assert any(line.split()[1:] == ["quorum"] for line in queues.splitlines() if line.startswith("halab-")), queues
+    assert_checks(res)
+
+
+def test_crash_of_galeras_active_server_stalls_keystone_only_until_haproxy_marks_it_down(lab: Lab) -> None:
+    """The guide's HAProxy keeps the sessions to a crashed server until `timeout server` (1m): Keystone's pooled
+    database connections to galera_cluster's active server hang that long (test_active_active). With
+    `on-marked-down shutdown-sessions` they are dropped as HAProxy marks the server DOWN: tokens, validations and
+    images come back within HAProxy's silent-server bound alone."""
+    if not keystone.enabled(lab.scenario):
+        pytest.skip(f"{lab.scenario.path} balances no Keystone service")
+    assert lab.opts.haproxy_shutdown_sessions, "the hardened profile drops sessions to a server marked DOWN"
+    galera = next(li for li in haproxy.listens(lab.scenario) if li.service == "galera")
+    node = next(s.name for s in galera.servers if not s.backup)
+    assert haproxy.stalled_sessions_ms(lab.scenario, lab.opts, node) == 0
+    with lab.trial("crash-galera-active-hardened") as t:
+        res = crash_keeps_tokens_and_images(lab, t, node, lab.settle()["vip"])
     assert_checks(res)

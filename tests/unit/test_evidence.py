@@ -395,7 +395,8 @@ def test_log_globs_come_from_provision_logs_by_role() -> None:
         logs.LOGS["galera"],
         logs.LOGS["clustercheck"],
         logs.LOGS["api"],
-        logs.LOGS["keystone"],  # Keystone runs on the api nodes
+        logs.LOGS["keystone"],  # Keystone and Glance run on the api nodes
+        logs.LOGS["glance"],
     ]
     assert el.globs(("client",), False) == []
 

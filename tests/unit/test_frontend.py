@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.scenario import Scenario, load_scenario
-from provision import api, haproxy, keepalived, keystone, memcached
+from provision import api, glance, haproxy, keepalived, keystone, memcached
 from provision.context import Context
 from provision.secrets import Secrets
 
@@ -122,9 +122,26 @@ def test_global_and_defaults_translated_for_a_lab_node(scenario: Scenario) -> No
 def test_the_silent_down_bound_knows_the_templates_connect_timeout(scenario: Scenario) -> None:
     cfg = (Path(haproxy.__file__).parent / "templates" / "haproxy.cfg.j2").read_text()
     assert f"timeout connect {haproxy.CONNECT_TIMEOUT_MS // 1000}s\n" in cfg
+    assert f"timeout server {haproxy.SERVER_TIMEOUT_MS // 60000}m\n" in cfg
     o = scenario.options("guide")
     per_check = o.haproxy_inter_ms + min(o.haproxy_inter_ms, haproxy.CONNECT_TIMEOUT_MS)
     assert haproxy.silent_down_ms(o) == o.haproxy_fall * per_check + o.haproxy_inter_ms
+
+
+def test_sessions_stall_only_on_galeras_active_server_unless_haproxy_drops_them(scenario: Scenario) -> None:
+    controllers = [n.name for n in scenario.nodes_with_role("galera")]
+    guide = scenario.options("guide")
+    assert not guide.haproxy_shutdown_sessions
+    assert haproxy.stalled_sessions_ms(scenario, guide, controllers[0]) == haproxy.SERVER_TIMEOUT_MS  # not `backup`
+    assert [haproxy.stalled_sessions_ms(scenario, guide, n) for n in controllers[1:]] == [0] * (len(controllers) - 1)
+    hardened = dataclasses.replace(guide, haproxy_shutdown_sessions=True)
+    assert haproxy.stalled_sessions_ms(scenario, hardened, controllers[0]) == 0
+    lines = haproxy.config(ctx_for(scenario, "hardened")).splitlines()
+    servers = [ln for ln in lines if ln.strip().startswith("server")]
+    drops = [ln for ln in servers if ln.endswith(" on-marked-down shutdown-sessions")]
+    hardened_drops = scenario.options("hardened").haproxy_shutdown_sessions
+    assert len(drops) == (len(servers) if hardened_drops else 0)
+    assert not [ln for ln in haproxy.config(ctx_for(scenario)).splitlines() if "shutdown-sessions" in ln]
 
 
 def test_backend_roles() -> None:
@@ -150,10 +167,23 @@ def test_parse_stat_keeps_servers_only() -> None:
     }
 
 
+def test_sessions_per_server_of_one_listen() -> None:
+    text = (
+        "# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,\n"
+        "glance_api_cluster,FRONTEND,,,0,0,4000,57,OPEN,\n"
+        "glance_api_cluster,controller1,0,0,0,0,,0,UP,\n"
+        "glance_api_cluster,controller2,0,0,1,1,,57,UP,\n"
+        "glance_api_cluster,BACKEND,0,0,1,1,400,57,UP,\n"
+        "galera_cluster,controller1,0,0,0,0,,9,UP,\n"
+    )
+    assert haproxy.sessions(text, "glance_api_cluster") == {"controller1": 0, "controller2": 57}
+
+
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
-def test_haproxy_accepts_the_config(scenario: Scenario, tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["guide", "hardened"])
+def test_haproxy_accepts_the_config(scenario: Scenario, tmp_path: Path, profile: str) -> None:
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(haproxy.config(ctx_for(scenario)))
+    cfg.write_text(haproxy.config(ctx_for(scenario, profile)))
     p = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "WARNING" not in p.stdout + p.stderr
@@ -255,9 +285,10 @@ def test_memcached(scenario: Scenario) -> None:
 def test_api_settings(scenario: Scenario) -> None:
     s = api.settings(ctx_for(scenario), "controller2")
     assert s["listen"] == "10.0.0.2"
-    # Keystone's two ports are served by Keystone itself (provision/keystone.py), the other nine by the stand-in
-    assert "galera" not in s["ports"] and s["ports"]["glance-api"] == 9292 and len(s["ports"]) == 9
-    assert not set(keystone.SERVICES) & set(s["ports"])
+    # Keystone's two ports are served by Keystone itself (provision/keystone.py), Glance's by Glance
+    # (provision/glance.py), the other eight by the stand-in
+    assert "galera" not in s["ports"] and s["ports"]["glance-registry"] == 9191 and len(s["ports"]) == 8
+    assert not set(keystone.SERVICES + glance.SERVICES) & set(s["ports"])
     assert (s["db"]["host"], s["db"]["port"], s["db"]["user"]) == ("10.0.0.10", 3306, "halab")
     assert s["db"]["password"] == "db-secret" and s["amqp"]["password"] == "mq-secret"
     assert s["amqp"]["hosts"] == ["10.0.0.2", "10.0.0.1", "10.0.0.3"]  # the local broker first

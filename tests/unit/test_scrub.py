@@ -54,6 +54,8 @@ def test_every_secret_in_every_kind_of_input_is_redacted(lab_secrets: Secrets) -
         "clustercheck_password",
         "keystone_db_password",
         "keystone_admin_password",
+        "glance_db_password",
+        "glance_service_password",
         "fernet_key_0",
         "fernet_key_1",
         "credential_key_0",

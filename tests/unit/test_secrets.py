@@ -25,12 +25,14 @@ def test_a_lab_made_before_keystone_gets_its_secrets_and_keeps_the_others(tmp_pa
     old = load_or_create(tmp_path)
     path = tmp_path / "secrets.json"
     data = json.loads(path.read_text())
-    for key in ("keystone_db_password", "keystone_admin_password", "fernet_keys", "credential_keys"):
+    for key in ("keystone_db_password", "keystone_admin_password", "fernet_keys", "credential_keys",
+                "glance_db_password", "glance_service_password"):  # fmt: skip
         del data[key]
     path.write_text(json.dumps(data))
     new = load_or_create(tmp_path)
     assert (new.mysql_password, new.erlang_cookie) == (old.mysql_password, old.erlang_cookie)
     assert new.keystone_admin_password and new.keystone_db_password != new.keystone_admin_password
+    assert new.glance_service_password and new.glance_db_password not in {new.glance_service_password, ""}
     assert len(new.fernet_keys) == 2 and len(set(new.fernet_keys + new.credential_keys)) == 4
     assert all(len(base64.urlsafe_b64decode(k)) == 32 for k in new.fernet_keys)  # what Fernet accepts
     assert load_or_create(tmp_path) == new  # saved: generated once

@@ -1,0 +1,62 @@
+"""One OpenStack API question from a node's python3, answered with an HTTP status (or "error ..."): the harness
+sends this file's text with `python3 -c` (nothing to copy onto the node), secrets on stdin, never as arguments.
+
+    token KEYSTONE_URL USER PROJECT DOMAIN TIMEOUT      < password          POST auth/tokens (201: issued)
+    validate KEYSTONE_URL TIMEOUT                       < token             GET auth/tokens of the token itself (200)
+    images KEYSTONE_URL GLANCE_URL USER PROJECT DOMAIN TIMEOUT  < password  a token, then GET v2/images (200)
+    sha256 URL TIMEOUT                                  < token             GET URL: "sha256 <hex>" of its body
+"""
+
+import hashlib
+import json
+import sys
+import urllib.error
+import urllib.request
+
+
+def call(req, timeout):
+    """(status, response or None)"""
+    try:
+        resp = urllib.request.urlopen(req, timeout=float(timeout))
+        return resp.status, resp
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+def token(url, user, project, domain, timeout):
+    password = sys.stdin.readline().rstrip("\n")
+    ident = {"methods": ["password"], "password": {"user": {"name": user, "domain": {"name": domain},
+                                                             "password": password}}}
+    scope = {"project": {"name": project, "domain": {"name": domain}}}
+    body = json.dumps({"auth": {"identity": ident, "scope": scope}}).encode()
+    req = urllib.request.Request(url + "auth/tokens", body, {"Content-Type": "application/json"})
+    status, resp = call(req, timeout)
+    return status, resp.headers.get("X-Subject-Token", "") if resp else ""
+
+
+def main(mode, *args):
+    if mode == "token":
+        return token(*args)[0]
+    if mode == "validate":
+        url, timeout = args
+        t = sys.stdin.readline().strip()
+        return call(urllib.request.Request(url + "auth/tokens", headers={"X-Auth-Token": t, "X-Subject-Token": t}),
+                    timeout)[0]
+    if mode == "images":
+        keystone, glance, user, project, domain, timeout = args
+        status, t = token(keystone, user, project, domain, timeout)
+        if status != 201:
+            return f"token {status}"
+        return call(urllib.request.Request(glance + "v2/images", headers={"X-Auth-Token": t}), timeout)[0]
+    if mode == "sha256":
+        url, timeout = args
+        status, resp = call(urllib.request.Request(url, headers={"X-Auth-Token": sys.stdin.readline().strip()}),
+                            timeout)
+        return f"sha256 {hashlib.sha256(resp.read()).hexdigest()}" if resp and status == 200 else status
+    raise SystemExit(f"unknown mode {mode}")
+
+
+try:
+    print(main(*sys.argv[1:]))
+except OSError as exc:
+    print(f"error {exc}")

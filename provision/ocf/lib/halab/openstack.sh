@@ -1,0 +1,126 @@
+#!/bin/sh
+# Shared by the lab's OpenStack OCF agents (resource.d/halab/*): the process under a pid file, started as the
+# service's user, and a monitor that asks the service's API for real (os_probe.py beside this file). Why not the
+# guide's ocf:openstack:* agents: they are not packaged, and their archived upstream copies start `keystone-all`
+# and monitor with the v2 `keystone user-list`, neither of which exists in Zed (README, "OpenStack services").
+
+: "${OCF_FUNCTIONS_DIR:=${OCF_ROOT:-/usr/lib/ocf}/lib/heartbeat}"
+. "${OCF_FUNCTIONS_DIR}/ocf-shellfuncs"
+
+HALAB_OCF_LIB=$(dirname "$0")/../../lib/halab
+
+# The parameters every agent has; each agent's meta-data lists them (os_params_xml) after its own.
+: "${OCF_RESKEY_user:=nobody}"
+: "${OCF_RESKEY_group:=nogroup}"
+: "${OCF_RESKEY_pid:=${HA_RSCTMP}/halab-${OCF_RESOURCE_INSTANCE}.pid}"
+: "${OCF_RESKEY_log:=/var/log/halab/${OCF_RESOURCE_INSTANCE}.log}"
+: "${OCF_RESKEY_os_username:=admin}"
+: "${OCF_RESKEY_os_project_name:=admin}"
+: "${OCF_RESKEY_os_domain_name:=Default}"
+: "${OCF_RESKEY_probe_timeout:=5}"
+
+os_params_xml() {
+    cat <<END
+<parameter name="user" unique="0"><longdesc lang="en">The user the service runs as.</longdesc>
+<shortdesc lang="en">User</shortdesc><content type="string" default="nobody"/></parameter>
+<parameter name="group" unique="0"><longdesc lang="en">The group the service runs as.</longdesc>
+<shortdesc lang="en">Group</shortdesc><content type="string" default="nogroup"/></parameter>
+<parameter name="pid" unique="1"><longdesc lang="en">The pid file the agent keeps.</longdesc>
+<shortdesc lang="en">Pid file</shortdesc><content type="string" default="\${HA_RSCTMP}/halab-\${OCF_RESOURCE_INSTANCE}.pid"/></parameter>
+<parameter name="log" unique="0"><longdesc lang="en">Where the service's output goes.</longdesc>
+<shortdesc lang="en">Log file</shortdesc><content type="string" default="/var/log/halab/\${OCF_RESOURCE_INSTANCE}.log"/></parameter>
+<parameter name="os_auth_url" unique="0" required="1"><longdesc lang="en">Keystone's v3 URL the monitor gets its
+token from (ending in /v3/).</longdesc><shortdesc lang="en">Keystone URL</shortdesc><content type="string"/></parameter>
+<parameter name="os_username" unique="0"><longdesc lang="en">The user the monitor authenticates as.</longdesc>
+<shortdesc lang="en">User name</shortdesc><content type="string" default="admin"/></parameter>
+<parameter name="os_password_file" unique="0" required="1"><longdesc lang="en">A file (0600) holding that user's
+password: not a parameter, so that it is never in the CIB.</longdesc><shortdesc lang="en">Password file</shortdesc>
+<content type="string"/></parameter>
+<parameter name="os_project_name" unique="0"><longdesc lang="en">The project the token is scoped to.</longdesc>
+<shortdesc lang="en">Project</shortdesc><content type="string" default="admin"/></parameter>
+<parameter name="os_domain_name" unique="0"><longdesc lang="en">The user's and the project's domain.</longdesc>
+<shortdesc lang="en">Domain</shortdesc><content type="string" default="Default"/></parameter>
+<parameter name="probe_timeout" unique="0"><longdesc lang="en">Seconds the monitor waits for each API
+answer.</longdesc><shortdesc lang="en">API timeout</shortdesc><content type="integer" default="5"/></parameter>
+END
+}
+
+os_actions_xml() {
+    cat <<END
+<actions>
+<action name="start" timeout="$1s"/>
+<action name="stop" timeout="30s"/>
+<action name="monitor" timeout="30s" interval="10s" depth="0"/>
+<action name="validate-all" timeout="10s"/>
+<action name="meta-data" timeout="5s"/>
+</actions>
+END
+}
+
+os_pid_running() {
+    [ -s "$OCF_RESKEY_pid" ] && kill -0 "$(cat "$OCF_RESKEY_pid")" 2>/dev/null
+}
+
+# os_probe MODE ARGS...: one API question (os_probe.py), the password file on stdin; prints the answer
+os_probe() {
+    python3 "$HALAB_OCF_LIB/os_probe.py" "$@" <"$OCF_RESKEY_os_password_file" 2>&1
+}
+
+os_validate() {  # the agent's own checks first; then these
+    for b in python3 setpriv setsid; do check_binary "$b"; done
+    [ -f "$HALAB_OCF_LIB/os_probe.py" ] || { ocf_exit_reason "$HALAB_OCF_LIB/os_probe.py is missing"; exit $OCF_ERR_INSTALLED; }
+    [ -n "$OCF_RESKEY_os_auth_url" ] || { ocf_exit_reason "os_auth_url is not set"; exit $OCF_ERR_CONFIGURED; }
+    [ -r "$OCF_RESKEY_os_password_file" ] || {
+        ocf_exit_reason "os_password_file $OCF_RESKEY_os_password_file is not readable"; exit $OCF_ERR_CONFIGURED; }
+    id -u "$OCF_RESKEY_user" >/dev/null 2>&1 || { ocf_exit_reason "no user $OCF_RESKEY_user"; exit $OCF_ERR_CONFIGURED; }
+    return $OCF_SUCCESS
+}
+
+# os_start COMMAND...: start it detached as the user (pid file), then until the monitor passes: Pacemaker's start
+# timeout bounds the wait, and a process that exits ends it at once.
+os_start() {
+    os_monitor && return $OCF_SUCCESS
+    mkdir -p "$(dirname "$OCF_RESKEY_pid")" "$(dirname "$OCF_RESKEY_log")"
+    # setsid: a session of its own, out of the executor's process group (which is killed when an action times
+    # out); a background job of a shell without job control is no group leader, so setsid needs no fork: $! stays
+    # the service's pid, and -$! its whole process group (uwsgi's master and workers)
+    setsid setpriv --reuid="$OCF_RESKEY_user" --regid="$OCF_RESKEY_group" --clear-groups "$@" \
+        >>"$OCF_RESKEY_log" 2>&1 </dev/null &
+    echo $! >"$OCF_RESKEY_pid"
+    while ! os_monitor; do
+        os_pid_running || { ocf_exit_reason "exited while starting: see $OCF_RESKEY_log"; return $OCF_ERR_GENERIC; }
+        sleep 1
+    done
+    return $OCF_SUCCESS
+}
+
+# SIGTERM to the service, then SIGKILL to its whole process group when the stop timeout is nearly spent
+os_stop() {
+    os_pid_running || { rm -f "$OCF_RESKEY_pid"; return $OCF_SUCCESS; }
+    pid=$(cat "$OCF_RESKEY_pid")
+    kill -TERM "$pid"
+    left=$(( ${OCF_RESKEY_CRM_meta_timeout:-30000} / 1000 - 5 ))
+    while kill -0 "$pid" 2>/dev/null && [ "$left" -gt 0 ]; do sleep 1; left=$((left - 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+        ocf_log warn "$OCF_RESOURCE_INSTANCE did not exit on SIGTERM: SIGKILL"
+        kill -KILL "-$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+    fi
+    rm -f "$OCF_RESKEY_pid"
+    return $OCF_SUCCESS
+}
+
+# os_main META_DATA_FUNCTION: the OCF action dispatcher every agent ends with
+os_main() {
+    case "$__OCF_ACTION" in
+        meta-data) "$1"; exit $OCF_SUCCESS ;;
+        usage|help) echo "usage: $0 {start|stop|monitor|validate-all|meta-data}"; exit $OCF_SUCCESS ;;
+    esac
+    case "$__OCF_ACTION" in  # stop and monitor need no valid configuration: only the pid file
+        start) validate; start ;;
+        stop) os_stop ;;
+        monitor) os_monitor ;;
+        validate-all) validate ;;
+        *) echo "usage: $0 {start|stop|monitor|validate-all|meta-data}"; exit $OCF_ERR_UNIMPLEMENTED ;;
+    esac
+}

@@ -1,0 +1,82 @@
+"""The lab's own OCF agents for OpenStack services (provision/ocf/: resource.d/halab/<agent> and the library they
+share in lib/halab/), installed on a node under an OCF root of the lab's, and the parameters a resource (or
+ocf-tester) gives them for this lab's Keystone and Glance.
+
+Why not the guide's ocf:openstack:* agents: they are not packaged, and their archived upstream copies start
+`keystone-all` and monitor with the v2 `keystone user-list`, neither of which exists in Zed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provision import glance, keystone
+from provision.context import Context
+
+SOURCE = Path(__file__).resolve().parent / "ocf"
+PROBE = Path(__file__).resolve().parent / "files" / "os_probe.py"  # the monitors' API questions
+AGENTS = ("keystone", "glance-api")
+PROVIDER = "halab"
+ROOT = "/var/lib/halab/ocf"  # private to each node on netns; an OCF root of its own (resource.d, lib)
+PASSWORD_FILE = f"{ROOT}/os-password"  # the monitors' admin password: a file, so never in the CIB
+
+
+def agent_path(agent: str, root: str = ROOT) -> str:
+    return f"{root}/resource.d/{PROVIDER}/{agent}"
+
+
+def pid_file(agent: str) -> str:
+    """The agent's pid file for the resource p_<agent> (the agents' default, ${HA_RSCTMP}: /run/resource-agents)."""
+    return f"/run/resource-agents/halab-p_{agent}.pid"
+
+
+def install(ctx: Context, node: str, root: str = ROOT) -> None:
+    """The agents, their library, the probe and the monitors' password file (0600) on `node`; every directory
+    755 (ocf-tester runs meta-data as nobody)."""
+    p = ctx.provider
+    for agent in AGENTS:
+        p.put(node, agent_path(agent, root), (SOURCE / "resource.d" / PROVIDER / agent).read_text(), mode=0o755)
+    lib = f"{root}/lib/{PROVIDER}"
+    p.put(node, f"{lib}/openstack.sh", (SOURCE / "lib" / PROVIDER / "openstack.sh").read_text(), mode=0o644)
+    p.put(node, f"{lib}/os_probe.py", PROBE.read_text(), mode=0o644)
+    p.put(node, f"{root}/os-password", ctx.secrets.keystone_admin_password + "\n", mode=0o600)
+    p.run(node, f"chmod 755 {root} {root}/resource.d {root}/resource.d/{PROVIDER} {root}/lib {lib}", check=True)
+
+
+def _monitor_params(auth_url: str, root: str) -> dict[str, str]:
+    return {
+        "os_auth_url": auth_url,
+        "os_username": keystone.ADMIN,
+        "os_project_name": keystone.PROJECT,
+        "os_domain_name": keystone.DOMAIN,
+        "os_password_file": f"{root}/os-password",
+    }
+
+
+def keystone_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
+    """p_keystone's parameters to serve Keystone on `node`'s own address (the AA controllers' layout)."""
+    listen = " ".join(
+        f"{keystone.node_address(ctx.scenario, node)}:{port}" for port in keystone.ports(ctx.scenario).values()
+    )
+    return {
+        "config": keystone.CONF,
+        "listen": listen,
+        "user": keystone.USER.split(":")[0],
+        "group": keystone.USER.split(":")[1],
+        "processes": str(keystone.PROCESSES),
+        "threads": str(keystone.THREADS),
+        "log": keystone.LOG,
+        **_monitor_params(keystone.node_url(ctx.scenario, node), root),
+    }
+
+
+def glance_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
+    """p_glance-api's parameters for Glance on `node` (its configuration binds the node's own address)."""
+    return {
+        "config": glance.CONF,
+        "binary": glance.PROGRAM,
+        "url": glance.node_url(ctx.scenario, node),
+        "user": glance.USER.split(":")[0],
+        "group": glance.USER.split(":")[1],
+        "log": glance.LOG,
+        **_monitor_params(keystone.node_url(ctx.scenario, node), root),
+    }

@@ -1,0 +1,97 @@
+"""provision/ocf: the lab's OCF agents are valid shell, their meta-data conforms to resource-agents' ra-api-1.dtd
+(xmllint, as ocf-tester checks it), unknown actions are OCF_ERR_UNIMPLEMENTED, a monitor with no process is
+OCF_NOT_RUNNING, validate-all names what is missing; their parameters come from the scenario, and no secret is
+one (the monitors read the password from a 0600 file)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from lab.scenario import Scenario, load_scenario
+from provision import glance, keystone, ocf_agents
+from provision.secrets import load_or_create
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+OCF_ROOT = Path("/usr/lib/ocf")
+needs_resource_agents = pytest.mark.skipif(
+    not (OCF_ROOT / "lib/heartbeat/ocf-shellfuncs").exists(), reason="resource-agents is not installed"
+)
+
+
+@pytest.fixture(params=["scenarios/active-active.yaml", "scenarios/variants/aa-variant.yaml"])
+def scenario(request: pytest.FixtureRequest) -> Scenario:
+    return load_scenario(str(REPO / request.param))
+
+
+def agent(name: str) -> Path:
+    return ocf_agents.SOURCE / "resource.d" / ocf_agents.PROVIDER / name
+
+
+def run_agent(name: str, action: str, tmp_path: Path, **params: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "OCF_ROOT": str(OCF_ROOT), "OCF_RESOURCE_INSTANCE": f"p_{name}",
+           "HA_RSCTMP": str(tmp_path)} | {f"OCF_RESKEY_{k}": v for k, v in params.items()}  # fmt: skip
+    return subprocess.run([str(agent(name)), action], env=env, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("name", ocf_agents.AGENTS)
+def test_agents_are_executable_shell(name: str) -> None:
+    assert os.access(agent(name), os.X_OK)
+    for script in (agent(name), ocf_agents.SOURCE / "lib" / ocf_agents.PROVIDER / "openstack.sh"):
+        subprocess.run(["sh", "-n", str(script)], check=True)
+
+
+@needs_resource_agents
+@pytest.mark.skipif(shutil.which("xmllint") is None, reason="xmllint (libxml2-utils) is not installed")
+@pytest.mark.parametrize("name", ocf_agents.AGENTS)
+def test_meta_data_conforms_to_the_ra_api_dtd(name: str, tmp_path: Path) -> None:
+    meta = run_agent(name, "meta-data", tmp_path)
+    assert meta.returncode == 0, meta.stderr
+    lint = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=meta.stdout, capture_output=True, text=True,
+                          cwd="/usr/share/resource-agents", timeout=30)  # fmt: skip
+    assert lint.returncode == 0, lint.stderr
+    for action in ("start", "stop", "monitor", "validate-all", "meta-data"):
+        assert f'<action name="{action}"' in meta.stdout
+    assert 'name="os_password_file"' in meta.stdout and 'name="os_password"' not in meta.stdout
+
+
+@needs_resource_agents
+@pytest.mark.parametrize("name", ocf_agents.AGENTS)
+def test_exit_codes_without_a_service(name: str, tmp_path: Path) -> None:
+    assert run_agent(name, "frobnicate", tmp_path).returncode == 3  # OCF_ERR_UNIMPLEMENTED
+    assert run_agent(name, "monitor", tmp_path).returncode == 7  # OCF_NOT_RUNNING: no pid file
+    assert run_agent(name, "stop", tmp_path).returncode == 0  # stopping a stopped resource succeeds
+    bad = run_agent(name, "validate-all", tmp_path, config=str(tmp_path / "missing.conf"), binary="/bin/true",
+                    wsgi="/bin/true", listen="127.0.0.1:1", url="http://127.0.0.1:1/")  # fmt: skip
+    assert bad.returncode in (5, 6), bad.stderr  # OCF_ERR_INSTALLED (no uwsgi here) or OCF_ERR_CONFIGURED
+    assert "missing.conf" in bad.stderr or "uwsgi" in bad.stderr
+
+
+def test_parameters_come_from_the_scenario_and_hold_no_secret(scenario: Scenario, tmp_path: Path) -> None:
+    ctx = SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path))
+    node = keystone.nodes(scenario)[0]
+    ks = ocf_agents.keystone_params(ctx, node)  # type: ignore[arg-type]
+    addr = keystone.node_address(scenario, node)
+    assert ks["listen"].split() == [f"{addr}:{p}" for p in keystone.ports(scenario).values()]
+    assert ks["os_auth_url"] == keystone.node_url(scenario, node) and ks["config"] == keystone.CONF
+    gl = ocf_agents.glance_params(ctx, node)  # type: ignore[arg-type]
+    assert gl["url"] == glance.node_url(scenario, node) and gl["binary"] == glance.PROGRAM
+    for params in (ks, gl):
+        assert ctx.secrets.keystone_admin_password not in " ".join(params.values())
+        assert params["os_password_file"] == ocf_agents.PASSWORD_FILE
+
+
+def test_install_writes_the_password_file_0600(scenario: Scenario, tmp_path: Path) -> None:
+    put: dict[str, int] = {}
+    provider = SimpleNamespace(put=lambda node, path, text, mode=0o644, owner="root:root": put.__setitem__(path, mode),
+                               run=lambda *a, **k: SimpleNamespace(ok=True))  # fmt: skip
+    ctx = SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path), provider=provider)
+    ocf_agents.install(ctx, "controller1")  # type: ignore[arg-type]
+    assert put[ocf_agents.PASSWORD_FILE] == 0o600
+    assert all(put[ocf_agents.agent_path(a)] == 0o755 for a in ocf_agents.AGENTS)
