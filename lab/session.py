@@ -83,15 +83,27 @@ class Lab:
     def timed(self, phase: str) -> _Timer:
         return _Timer(self.report.timings_s, phase)
 
+    def _needs(self) -> None:
+        """A scenario part the provider cannot build fails before anything is built (one line, naming the fix)."""
+        needs = getattr(self.playbook, "needs_shared_directory", lambda _: None)(self.scenario)
+        if needs and not self.provider.shared_directories:
+            raise ProviderError(
+                f"{self.scenario.path}: {needs} needs a directory every node shares, which the {self.provider_name} "
+                f"provider does not build yet: run it with --provider netns, or remove {needs.split()[0]} (its port "
+                "then goes to the API stand-in)"
+            )
+
     def up(self) -> None:
         from lab import handrun
 
+        self._needs()
         with self.timed("up"), progress.step(f"up {self.scenario.name} ({self.provider_name})"):
             handrun.forget(self)  # `up` rebuilds a lab that exists: its recording and fault ledger go with it
             self.provider.up()
         registry.record(self.scenario, self.provider_name, self.profile, fresh=True)
 
     def provision(self) -> None:
+        self._needs()
         with progress.step(f"provision {self.scenario.name} ({self.profile})"):
             with self.timed("provision"):
                 self.playbook.converge(self.ctx)

@@ -12,6 +12,7 @@ from lab import progress
 from lab.checks.base import Check
 from lab.floors import Floor
 from lab.history import History
+from lab.scenario import Scenario
 from lab.wait import until
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import api, galera, glance, haproxy, keepalived, keystone, memcached, rabbitmq_cluster
@@ -99,6 +100,12 @@ def converge(ctx: Context) -> None:
         ctx.measured["glance_initialise_s"] = glance.initialise(ctx, gl[0])
         _parallel(lambda n: glance.start(ctx, n), gl)
         glance.await_images(ctx, role_nodes(ctx, "client")[0], recovery_deadline_s(ctx))
+
+
+def needs_shared_directory(scenario: Scenario) -> str | None:
+    """What of the scenario needs a directory every node shares (the provider's), if anything: checked before a lab
+    is built, so that a provider without one fails at once, naming it."""
+    return f"services.{glance.SERVICE} (Glance's image store)" if glance.enabled(scenario) else None
 
 
 def services(ctx: Context) -> list[str]:

@@ -53,6 +53,8 @@ class Provider(Protocol):
     # Whether every node's clock is the harness's and the client's (one kernel): only then may a time in a node's
     # log be compared with one in the client's history.
     shared_clock: bool
+    # Whether shared_directory works: a directory every node sees (netns: the host's; not built on libvirt yet).
+    shared_directories: bool
 
     @property
     def emulated(self) -> bool:

@@ -61,6 +61,7 @@ class LibvirtProvider(LibvirtFaults, LibvirtObservation, LibvirtCommands):
     # looked at one after the other gave 35 samples in 79.5 s). The observer's gap limit is 30 periods.
     observe_period_s = 0.5
     shared_clock = False  # each VM keeps its own
+    shared_directories = False  # no 9p/virtiofs share yet (shared_directory says so)
 
     @property
     def emulated(self) -> bool:

@@ -63,6 +63,7 @@ class NetnsProvider(NetnsFaults, NetnsBoot, NetnsCommands, NetnsObservation):
     observe_period_s = 0.1  # a look is `ip -n` and a /proc read: milliseconds
     shared_clock = True  # one kernel, one clock
     emulated = False  # the host's own CPU
+    shared_directories = True  # every node sees the host's /var/tmp (shared_directory)
 
     def preflight(self) -> None:
         if os.geteuid() != 0:

@@ -124,3 +124,18 @@ def test_no_upload_or_one_after_the_fault_fails() -> None:
     assert not image_intact(run((6.0, OK, "download", DIGEST, None)), "glance", since=2.0).passed
     late = image_intact(run(*uploaded(at=3.0), (6.0, OK, "download", DIGEST, None)), "glance", since=2.0)
     assert not late.passed and "after the fault" in late.detail
+
+
+def test_a_provider_without_a_shared_directory_refuses_glance_before_building_anything(scenario: Scenario) -> None:
+    from lab.providers import ProviderError
+    from lab.session import Lab
+    from provision import active_active, active_passive
+
+    def lab(provider: object, sc: Scenario = scenario, pb: object = active_active) -> SimpleNamespace:
+        return SimpleNamespace(playbook=pb, scenario=sc, provider=provider, provider_name="libvirt")
+
+    with pytest.raises(ProviderError, match=rf"{scenario.path}: services.{glance.SERVICE} .* --provider netns"):
+        Lab._needs(lab(SimpleNamespace(shared_directories=False)))  # type: ignore[arg-type]
+    Lab._needs(lab(SimpleNamespace(shared_directories=True)))  # type: ignore[arg-type]
+    ap = load_scenario(str(REPO / "scenarios/active-passive.yaml"))
+    Lab._needs(lab(SimpleNamespace(shared_directories=False), ap, active_passive))  # type: ignore[arg-type]
