@@ -80,8 +80,11 @@ def stalled_sessions_ms(scenario: Scenario, opts: ClusterOptions, node: str) -> 
     """How long a client's open connection through galera_cluster can hang after `node` went silent: when `node`
     is its active server, HAProxy (mode tcp, the guide's settings) keeps each established session to it until
     `timeout server` passes without an answer; marking the server DOWN moves new connections only. A service that
-    pools its database connections (Keystone, Glance) waits that long on each one it had open. With
-    `haproxy_shutdown_sessions` (hardened) HAProxy drops them as it marks the server DOWN: no stall past that."""
+    pools its database connections (Keystone, Glance) waits that long on each one it had open. As a bound on top of
+    silent_down_ms: by then the clients' requests reach a live controller, whose first query on a pooled
+    connection to the dead server starts the wait; the disconnect it ends with makes SQLAlchemy drop the whole pool
+    (measured on a crash of the controller serving the client: 82 s = 22 + 60). With `haproxy_shutdown_sessions`
+    (hardened) HAProxy drops the sessions as it marks the server DOWN: no stall past that."""
     if opts.haproxy_shutdown_sessions:
         return 0
     galera = next((li for li in listens(scenario) if li.service == "galera"), None)

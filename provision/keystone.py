@@ -134,7 +134,7 @@ def command(ctx: Context, node: str) -> str:
     return (
         f"setpriv --reuid={user} --regid={group} --clear-groups env OS_KEYSTONE_CONFIG_FILES={CONF} "
         f"/usr/bin/uwsgi --plugin python3 {sockets} --wsgi-file {WSGI} --master --processes {PROCESSES} "
-        f"--threads {THREADS} --die-on-term --lazy-apps --need-app --add-header 'Connection: close'"
+        f"--threads {THREADS} --die-on-term --no-orphans --lazy-apps --need-app --add-header 'Connection: close'"
     )
 
 

@@ -25,8 +25,8 @@ def agent_path(agent: str, root: str = ROOT) -> str:
 
 
 def pid_file(agent: str) -> str:
-    """The agent's pid file for the resource p_<agent> (the agents' default, ${HA_RSCTMP}: /run/resource-agents)."""
-    return f"/run/resource-agents/halab-p_{agent}.pid"
+    """The pid file the lab gives the agent's resource (a parameter: the agent's own default is under ${HA_RSCTMP})."""
+    return f"/run/halab/{agent}.pid"
 
 
 def install(ctx: Context, node: str, root: str = ROOT) -> None:
@@ -42,8 +42,9 @@ def install(ctx: Context, node: str, root: str = ROOT) -> None:
     p.run(node, f"chmod 755 {root} {root}/resource.d {root}/resource.d/{PROVIDER} {root}/lib {lib}", check=True)
 
 
-def _monitor_params(auth_url: str, root: str) -> dict[str, str]:
+def _common_params(agent: str, auth_url: str, root: str) -> dict[str, str]:
     return {
+        "pid": pid_file(agent),
         "os_auth_url": auth_url,
         "os_username": keystone.ADMIN,
         "os_project_name": keystone.PROJECT,
@@ -65,7 +66,7 @@ def keystone_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]
         "processes": str(keystone.PROCESSES),
         "threads": str(keystone.THREADS),
         "log": keystone.LOG,
-        **_monitor_params(keystone.node_url(ctx.scenario, node), root),
+        **_common_params("keystone", keystone.node_url(ctx.scenario, node), root),  # its own Keystone answers
     }
 
 
@@ -78,5 +79,6 @@ def glance_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
         "user": glance.USER.split(":")[0],
         "group": glance.USER.split(":")[1],
         "log": glance.LOG,
-        **_monitor_params(keystone.node_url(ctx.scenario, node), root),
+        # its token from Keystone through the VIP: this node's own Keystone failing is not Glance failing
+        **_common_params("glance-api", keystone.auth_url(ctx.scenario), root),
     }

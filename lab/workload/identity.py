@@ -27,17 +27,22 @@ def auth_body(ep: Endpoint) -> bytes:
     ).encode()
 
 
+class NotSent(Exception):
+    """The connect failed: nothing was sent, so the op did nothing (a failure, not indeterminate). Not an OSError:
+    a reset or a broken pipe after the request went out (ConnectionError's kin) is indeterminate."""
+
+
 def call(
     ep: Endpoint, timeout: float, method: str, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, http.client.HTTPResponse, bytes]:
-    """(status, the response, its body) of one HTTP request to `ep`; raises ConnectionError when nothing was sent
-    (the connect failed), OSError or HTTPException when it was sent and no answer came."""
+    """(status, the response, its body) of one HTTP request to `ep`; raises NotSent when the connect failed,
+    OSError or HTTPException when the request was sent and no whole answer came."""
     conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
     try:
         try:
             conn.connect()
         except OSError as exc:
-            raise ConnectionError(f"connect: {exc}") from exc
+            raise NotSent(f"connect: {exc}") from exc
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp, resp.read()
@@ -65,7 +70,7 @@ def _op(
     rec.record(INVOKE, f, n, service=service)
     try:
         status, token, text = _request(*request)
-    except ConnectionError as exc:  # nothing sent
+    except NotSent as exc:
         rec.record(FAIL, f, n, service=service, error=str(exc))
         return None
     except (OSError, http.client.HTTPException) as exc:

@@ -17,7 +17,7 @@ import threading
 
 from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
 from lab.workload.config import Endpoint, WorkloadConfig
-from lab.workload.identity import auth_body, call
+from lab.workload.identity import NotSent, auth_body, call
 
 SIZE = 64 * 1024  # small: the point is that it survives, not throughput
 
@@ -61,7 +61,8 @@ class _Client:
         self.data = image_data(cfg.run_id)
         self.digest = hashlib.sha256(self.data).hexdigest()
         self.token = ""
-        self.image_id = ""
+        self.created = ""  # the image made by the upload's first step
+        self.image_id = ""  # the image whose data went in: what lists and downloads ask for
 
     def fetch_token(self, stop: threading.Event) -> bool:
         """A token from Keystone through the VIP, retried until one comes or the run stops."""
@@ -82,15 +83,19 @@ class _Client:
         return {"X-Auth-Token": self.token, **extra}
 
     def upload(self) -> str:
-        meta = {"name": f"halab-{self.cfg.run_id}", "disk_format": "raw", "container_format": "bare"}
-        hdrs = self.headers(**{"Content-Type": "application/json"})
-        status, body = _call(self.ep, self.timeout, "POST", "/v2/images", hdrs, json.dumps(meta).encode())
-        _expect(status, body, 201)
-        image_id = json.loads(body)["id"]
+        """Create the image (once: a create whose data never went in is reused, not left queued), then its data."""
+        if not self.created:
+            meta = {"name": f"halab-{self.cfg.run_id}", "disk_format": "raw", "container_format": "bare"}
+            hdrs = self.headers(**{"Content-Type": "application/json"})
+            status, body = _call(self.ep, self.timeout, "POST", "/v2/images", hdrs, json.dumps(meta).encode())
+            _expect(status, body, 201)
+            self.created = json.loads(body)["id"]
         hdrs = self.headers(**{"Content-Type": "application/octet-stream"})
-        status, body = _call(self.ep, self.timeout, "PUT", f"/v2/images/{image_id}/file", hdrs, self.data)
+        status, body = _call(self.ep, self.timeout, "PUT", f"/v2/images/{self.created}/file", hdrs, self.data)
+        if status == 409:  # not `queued` any more (a half-done upload): start over with a new image
+            self.created = ""
         _expect(status, body, 204)
-        self.image_id = image_id
+        self.image_id = self.created
         return self.digest
 
     def list(self) -> str:
@@ -103,6 +108,8 @@ class _Client:
 
     def download(self) -> str:
         status, body = _call(self.ep, self.timeout, "GET", f"/v2/images/{self.image_id}/file", self.headers())
+        if status == 204:  # Glance's answer when the image's data is missing from the store
+            raise Rejected(f"204 image {self.image_id} has no data: gone from the store")
         _expect(status, body, 200)
         got = hashlib.sha256(body).hexdigest()
         if got != self.digest:
@@ -123,7 +130,7 @@ def client(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> No
         rec.record(INVOKE, f, n, service=service)
         try:
             rec.record(OK, f, step(), service=service)
-        except ConnectionError as exc:  # nothing sent
+        except NotSent as exc:
             rec.record(FAIL, f, n, service=service, error=str(exc))
         except Rejected as exc:
             rec.record(FAIL, f, n, service=service, error=str(exc))

@@ -27,10 +27,24 @@ def openstack(lab: Lab, args: str) -> str:
 
 
 def serving(lab: Lab, front: str, service: str) -> str:
-    """The controller HAProxy on `front` sends the client's `service` requests to (`balance source`: one server per
-    client address): the one that has taken the most sessions."""
-    taken = haproxy.sessions(haproxy.show_stat(lab.ctx, front), haproxy.listen_name(service))
-    return max(taken, key=lambda server: taken[server])
+    """The controller HAProxy on `front` sends the client's `service` requests to now (`balance source`: one server
+    per client address): the one whose session count grows while the workload runs (not the most sessions ever
+    taken: an earlier trial may have sent the client elsewhere)."""
+    listen = haproxy.listen_name(service)
+    before = haproxy.sessions(haproxy.show_stat(lab.ctx, front), listen)
+    grown: dict[str, int] = {}
+
+    def some_grew() -> bool:
+        now = haproxy.sessions(haproxy.show_stat(lab.ctx, front), listen)
+        grown.update({server: taken - before.get(server, 0) for server, taken in now.items()})
+        return max(grown.values(), default=0) >= SESSIONS_SEEN
+
+    until(some_grew, timeout=lab.playbook.recovery_deadline_s(lab.ctx), interval=0.2,
+          what=f"{SESSIONS_SEEN} new sessions of the client's in {listen} on {front}", seen=lambda: grown)  # fmt: skip
+    return max(grown, key=lambda server: grown[server])
+
+
+SESSIONS_SEEN = 5  # the workload opens a connection per request: a few are enough to tell where they go
 
 
 def real_services(lab: Lab) -> list[str]:

@@ -322,7 +322,7 @@ def test_the_labs_ocf_agents_pass_ocf_tester_and_their_monitor_asks_the_api(lab:
             assert r.ok and "passed all tests" in r.stdout, f"ocf-tester {agent} on {node}: {r.stdout[-1500:]}"
             quick = params | {"probe_timeout": "2", "CRM_meta_interval": "10000"}  # a recurring monitor, no probe
             assert ocf_action(lab, node, agent, "start", quick, deadline).rc == 0
-            pid = lab.provider.run(node, f"cat {ocf_agents.pid_file(agent)}", check=True).stdout.strip()
+            pid = lab.provider.run(node, f"cat {params['pid']}", check=True).stdout.strip()
             lab.provider.run(node, f"kill -STOP -{pid}", check=True)  # its process group: master and workers
             frozen = ocf_action(lab, node, agent, "monitor", quick, deadline)
             lab.provider.run(node, f"kill -CONT -{pid}", check=True)

@@ -82,6 +82,8 @@ def test_parameters_come_from_the_scenario_and_hold_no_secret(scenario: Scenario
     assert ks["os_auth_url"] == keystone.node_url(scenario, node) and ks["config"] == keystone.CONF
     gl = ocf_agents.glance_params(ctx, node)  # type: ignore[arg-type]
     assert gl["url"] == glance.node_url(scenario, node) and gl["binary"] == glance.PROGRAM
+    assert gl["os_auth_url"] == keystone.auth_url(scenario)  # through the VIP: not this node's Keystone
+    assert ks["pid"] != gl["pid"]
     for params in (ks, gl):
         assert ctx.secrets.keystone_admin_password not in " ".join(params.values())
         assert params["os_password_file"] == ocf_agents.PASSWORD_FILE
@@ -95,3 +97,46 @@ def test_install_writes_the_password_file_0600(scenario: Scenario, tmp_path: Pat
     ocf_agents.install(ctx, "controller1")  # type: ignore[arg-type]
     assert put[ocf_agents.PASSWORD_FILE] == 0o600
     assert all(put[ocf_agents.agent_path(a)] == 0o755 for a in ocf_agents.AGENTS)
+
+
+LIB = ocf_agents.SOURCE / "lib" / ocf_agents.PROVIDER / "openstack.sh"
+
+
+def lib_script(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`body` run by sh with the agents' library sourced (as an agent in resource.d/halab/ would)."""
+    agent_dir = tmp_path / "resource.d" / "halab"
+    agent_dir.mkdir(parents=True)
+    (tmp_path / "lib").symlink_to(ocf_agents.SOURCE / "lib")
+    script = agent_dir / "probe-agent"
+    script.write_text(f'#!/bin/sh\n. "$(dirname "$0")/../../lib/halab/openstack.sh"\n{body}\n')
+    script.chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "OCF_ROOT": str(OCF_ROOT), "OCF_RESOURCE_INSTANCE": "p_probe",
+           "HA_RSCTMP": str(tmp_path), "OCF_RESKEY_pid": str(tmp_path / "svc.pid"),
+           "OCF_RESKEY_CRM_meta_timeout": "8000"}  # fmt: skip
+    return subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+@needs_resource_agents
+def test_the_service_is_its_process_group_and_stop_ends_all_of_it(tmp_path: Path) -> None:
+    """A group whose leader died but whose members run on (uwsgi's orphaned workers) still runs; stop ends every
+    member; a pid file naming a process that runs something else is not the service."""
+    marker = tmp_path / "svc-marker"  # a program whose path is in its command line, as the agents' are
+    marker.write_text("#!/bin/sh\nsleep 300\n")
+    marker.chmod(0o755)
+    r = lib_script(
+        f"""
+        OS_MARKER={marker}
+        setsid sh -c '{marker} & exec {marker}' &
+        echo $! >"$OCF_RESKEY_pid"
+        until os_pid_running; do sleep 0.1; done; echo running
+        kill -KILL "$(cat "$OCF_RESKEY_pid")"; sleep 0.3
+        os_pid_running && echo orphans-run
+        os_stop; echo "stop $?"
+        os_pid_running || echo stopped
+        sleep 300 & echo $! >"$OCF_RESKEY_pid"
+        os_pid_running || echo reused-is-not-ours
+        kill $!
+    """,
+        tmp_path,
+    )
+    assert r.stdout.split() == ["running", "orphans-run", "stop", "0", "stopped", "reused-is-not-ours"], r

@@ -57,8 +57,17 @@ os_actions_xml() {
 END
 }
 
+# The service is its process group (setsid makes the pid the group's id), running while any member that runs the
+# agent's program (OS_MARKER, set by the agent) is alive: uwsgi's workers outlive a master killed with SIGKILL and
+# would go on serving; a pid reused by something else since is not the service.
 os_pid_running() {
-    [ -s "$OCF_RESKEY_pid" ] && kill -0 "$(cat "$OCF_RESKEY_pid")" 2>/dev/null
+    [ -s "$OCF_RESKEY_pid" ] && pgrep -g "$(cat "$OCF_RESKEY_pid")" -f "$OS_MARKER" >/dev/null 2>&1
+}
+
+# os_api_failed MESSAGE: the monitor's failure (1), said unless this is a probe or start's own polling
+os_api_failed() {
+    [ -n "$OS_QUIET" ] || ocf_is_probe || ocf_exit_reason "$1"
+    return $OCF_ERR_GENERIC
 }
 
 # os_probe MODE ARGS...: one API question (os_probe.py), the password file on stdin; prints the answer
@@ -76,17 +85,20 @@ os_validate() {  # the agent's own checks first; then these
     return $OCF_SUCCESS
 }
 
-# os_start COMMAND...: start it detached as the user (pid file), then until the monitor passes: Pacemaker's start
-# timeout bounds the wait, and a process that exits ends it at once.
+# os_start COMMAND...: start it detached as the user (pid file) unless it runs already, then poll the monitor
+# until it passes: Pacemaker's start timeout bounds the wait, and a service that exits ends it at once.
 os_start() {
+    OS_QUIET=1
     os_monitor && return $OCF_SUCCESS
-    mkdir -p "$(dirname "$OCF_RESKEY_pid")" "$(dirname "$OCF_RESKEY_log")"
-    # setsid: a session of its own, out of the executor's process group (which is killed when an action times
-    # out); a background job of a shell without job control is no group leader, so setsid needs no fork: $! stays
-    # the service's pid, and -$! its whole process group (uwsgi's master and workers)
-    setsid setpriv --reuid="$OCF_RESKEY_user" --regid="$OCF_RESKEY_group" --clear-groups "$@" \
-        >>"$OCF_RESKEY_log" 2>&1 </dev/null &
-    echo $! >"$OCF_RESKEY_pid"
+    if ! os_pid_running; then
+        mkdir -p "$(dirname "$OCF_RESKEY_pid")" "$(dirname "$OCF_RESKEY_log")"
+        # setsid: a session of its own, out of the executor's process group (killed when an action times out); a
+        # background job of a shell without job control is no group leader, so setsid needs no fork: $! stays the
+        # service's pid and its group's id
+        setsid setpriv --reuid="$OCF_RESKEY_user" --regid="$OCF_RESKEY_group" --clear-groups "$@" \
+            >>"$OCF_RESKEY_log" 2>&1 </dev/null &
+        echo $! >"$OCF_RESKEY_pid"
+    fi
     while ! os_monitor; do
         os_pid_running || { ocf_exit_reason "exited while starting: see $OCF_RESKEY_log"; return $OCF_ERR_GENERIC; }
         sleep 1
@@ -94,17 +106,17 @@ os_start() {
     return $OCF_SUCCESS
 }
 
-# SIGTERM to the service, then SIGKILL to its whole process group when the stop timeout is nearly spent
+# SIGTERM to the service's process group, then SIGKILL to it when the stop timeout is nearly spent
 os_stop() {
     os_pid_running || { rm -f "$OCF_RESKEY_pid"; return $OCF_SUCCESS; }
     pid=$(cat "$OCF_RESKEY_pid")
-    kill -TERM "$pid"
+    kill -TERM "-$pid" 2>/dev/null
     left=$(( ${OCF_RESKEY_CRM_meta_timeout:-30000} / 1000 - 5 ))
-    while kill -0 "$pid" 2>/dev/null && [ "$left" -gt 0 ]; do sleep 1; left=$((left - 1)); done
-    if kill -0 "$pid" 2>/dev/null; then
+    while os_pid_running && [ "$left" -gt 0 ]; do sleep 1; left=$((left - 1)); done
+    if os_pid_running; then
         ocf_log warn "$OCF_RESOURCE_INSTANCE did not exit on SIGTERM: SIGKILL"
-        kill -KILL "-$pid"
-        while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+        kill -KILL "-$pid" 2>/dev/null
+        while os_pid_running; do sleep 1; done
     fi
     rm -f "$OCF_RESKEY_pid"
     return $OCF_SUCCESS
