@@ -101,6 +101,11 @@ def package_list(packages: Iterable[str]) -> list[str]:
     return sorted(set(BASE_PACKAGES) | set(packages))
 
 
+# The system users the OpenStack services run as (provision/keystone.py, glance.py), made as their Debian packages
+# would: the lab installs only their python3-* libraries.
+SERVICE_USERS: tuple[str, ...] = ("keystone", "glance")
+
+
 def build_hash(packages: Iterable[str], *, name: str = DEFAULT_NAME, size_gb: int = 4, suite: str = SUITE) -> str:
     """Everything the box depends on; same hash, same box."""
     key = {
@@ -111,6 +116,7 @@ def build_hash(packages: Iterable[str], *, name: str = DEFAULT_NAME, size_gb: in
         "packages": package_list(packages),
         "disabled": sorted(DISABLED_UNITS),
         "kernel_args": KERNEL_ARGS,
+        "users": list(SERVICE_USERS),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from lab.box_commands import BoxError, run, vagrant_keys_dir
-from lab.box_inputs import DISABLED_UNITS, ENABLED_UNITS, KERNEL_ARGS, SUITE
+from lab.box_inputs import DISABLED_UNITS, ENABLED_UNITS, KERNEL_ARGS, SERVICE_USERS, SUITE
 
 # --- pure pieces (unit-tested) ------------------------------------------------------------------------------------
 
@@ -168,6 +168,9 @@ def _configure_rootfs(rootfs: Path, root_uuid: str, log) -> tuple[str, str]:
     run(["chroot", str(rootfs), "useradd", "--create-home", "--user-group", "--shell", "/bin/bash", "vagrant"])
     run(["chroot", str(rootfs), "usermod", "--password", "*", "vagrant"])  # no password, key only (not "locked")
     run(["chroot", str(rootfs), "chown", "-R", "vagrant:vagrant", "/home/vagrant"])
+    for user in SERVICE_USERS:  # the OpenStack services' own users (provision/keystone.py), as their packages make
+        run(["chroot", str(rootfs), "useradd", "--system", "--user-group", "--no-create-home", "--shell",
+             "/usr/sbin/nologin", user])  # fmt: skip
 
     def unit_exists(unit: str) -> bool:
         return any((rootfs / d / unit).exists() for d in ("lib/systemd/system", "usr/lib/systemd/system"))

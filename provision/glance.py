@@ -23,7 +23,7 @@ FILES = Path(__file__).resolve().parent / "files"
 DIR = "/var/lib/halab/glance"  # private to each node on netns (provision/api.py says why)
 CONF, PASTE, PROGRAM = f"{DIR}/glance-api.conf", f"{DIR}/glance-api-paste.ini", f"{DIR}/glance-api"
 LOG = "/var/log/halab/glance-api.log"
-USER = "nobody:nogroup"
+USER = "glance:glance"  # its own system user (provision/keystone.py says why)
 DATABASE = DB_USER = SERVICE_USER = "glance"
 SHARED = "glance-images"  # the provider's shared directory the file store lives in
 PROCESS = "glance-api"  # the launcher's name (provision/files/glance-api): what kill_service looks for
@@ -103,6 +103,7 @@ def store(ctx: Context) -> str:
 
 def configure_node(ctx: Context, node: str, store_dir: str) -> None:
     p = ctx.provider
+    keystone.require_user(ctx, node, USER.split(":")[0])
     p.run(node, f"mkdir -p {DIR}/staging {DIR}/tasks {DIR}/lock /var/log/halab && chmod 755 /var/lib/halab",
           check=True, timeout=15)  # fmt: skip
     p.put(node, CONF, settings(ctx, node, store_dir), mode=0o600, owner=USER)
@@ -131,7 +132,8 @@ def initialise(ctx: Context, node: str) -> float:
     p, sc = ctx.provider, ctx.scenario
     keystone.create_database(ctx, node, DATABASE, DB_USER, ctx.secrets.glance_db_password)
     manage = "python3 -c 'import sys; from glance.cmd.manage import main; sys.exit(main())'"
-    p.run(node, f"setpriv --reuid=nobody --regid=nogroup --clear-groups {manage} --config-file {CONF} db_sync",
+    user, group = USER.split(":")
+    p.run(node, f"setpriv --reuid={user} --regid={group} --clear-groups {manage} --config-file {CONF} db_sync",
           check=True, timeout=600)  # fmt: skip
     register = f"{DIR}/keystone_register.py"
     p.put(node, register, (FILES / "keystone_register.py").read_text(), mode=0o644)

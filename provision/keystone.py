@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab import box_inputs
+from lab.providers.base import ProviderError
 from lab.scenario import Scenario
 from lab.wait import WaitTimeout, until
 from provision import memcached
@@ -25,7 +27,10 @@ DIR = "/var/lib/halab/keystone"  # /var/lib: private to each node on netns (prov
 CONF = f"{DIR}/keystone.conf"
 FERNET_DIR, CREDENTIAL_DIR = f"{DIR}/fernet-keys", f"{DIR}/credential-keys"
 LOG = "/var/log/halab/keystone.log"
-USER = "nobody:nogroup"  # ports above 1024; the key repositories are readable by this user only
+# Its own system user (as Debian's keystone package makes one), not one it shares: its key repositories and
+# keystone.conf are 0600 to it, and another service's user must not read them. Ports above 1024 need no root.
+USER = "keystone:keystone"
+SERVICE_USERS = box_inputs.SERVICE_USERS  # made by .ci/install-debian-packages and in the libvirt box
 DATABASE = DB_USER = "keystone"
 ADMIN, PROJECT, DOMAIN, REGION = "admin", "admin", "Default", "RegionOne"
 WSGI = "/usr/bin/keystone-wsgi-public"
@@ -114,8 +119,18 @@ def create_database(ctx: Context, node: str, database: str, user: str, password:
                      check=True, timeout=30)  # fmt: skip
 
 
+def require_user(ctx: Context, node: str, user: str) -> None:
+    """One clear error where the service's system user is missing (a host not set up by the lab's installer)."""
+    if not ctx.provider.run(node, f"id -u {user} >/dev/null 2>&1", timeout=10).ok:
+        raise ProviderError(
+            f"{node}: no system user {user!r}: run `bash .ci/install-debian-packages` (it adds "
+            f"{', '.join(SERVICE_USERS)} as Debian's own packages would), or `useradd --system --user-group {user}`"
+        )
+
+
 def configure_node(ctx: Context, node: str) -> None:
     p = ctx.provider
+    require_user(ctx, node, USER.split(":")[0])
     p.run(node, f"mkdir -p {FERNET_DIR} {CREDENTIAL_DIR} /var/log/halab && chmod 755 /var/lib/halab", check=True)
     p.put(node, CONF, settings(ctx), mode=0o600, owner=USER)
     for repo, keys in ((FERNET_DIR, ctx.secrets.fernet_keys), (CREDENTIAL_DIR, ctx.secrets.credential_keys)):

@@ -61,7 +61,8 @@ def test_the_launcher_is_named_glance_api_and_runs_unprivileged(tmp_path: Path) 
     for name in ("glance-api", "os_probe.py", "keystone_register.py"):
         py_compile.compile(str(glance.FILES / name), cfile=str(tmp_path / f"{name}.pyc"), doraise=True)
     assert Path(glance.PROGRAM).name == glance.PROCESS == SERVICE_PROCESS["glance"]  # what kill_service looks for
-    assert glance.command().startswith("setpriv --reuid=nobody")
+    assert glance.command().startswith("setpriv --reuid=glance --regid=glance")
+    assert keystone.USER != glance.USER  # neither reads the other's 0600 files
 
 
 def test_registration_and_probes_read_their_secrets_on_stdin(scenario: Scenario, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_uwsgi_binds_each_keystone_port_on_the_nodes_own_address(scenario: Scena
     cmd = keystone.command(ctx, node)  # type: ignore[arg-type]
     for port in keystone.ports(scenario).values():
         assert f"--http-socket {scenario.nodes[node].addresses[net]}:{port} " in cmd
-    assert cmd.startswith("setpriv --reuid=nobody") and f"OS_KEYSTONE_CONFIG_FILES={keystone.CONF}" in cmd
+    assert cmd.startswith("setpriv --reuid=keystone") and f"OS_KEYSTONE_CONFIG_FILES={keystone.CONF}" in cmd
 
 
 def test_the_catalog_is_at_the_vip(scenario: Scenario) -> None:
