@@ -17,13 +17,15 @@ def writer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event) -> No
     while not stop.is_set():
         next_id += 1
         rec.record(INVOKE, "write", next_id, service=ep.service)
-        conn = http.client.HTTPConnection(ep.host, ep.port, timeout=cfg.op_timeout_s * 2)
+        conn = http.client.HTTPConnection(ep.host, ep.port, timeout=cfg.op_timeout_s)  # the connect's (max_op_s)
         try:
             conn.connect()
         except OSError as exc:  # nothing sent
             rec.record(FAIL, "write", next_id, service=ep.service, error=f"connect: {exc}")
             stop.wait(cfg.interval_s)
             continue
+        assert conn.sock is not None
+        conn.sock.settimeout(cfg.op_timeout_s * 2)  # then the answer's
         try:
             conn.request("POST", f"/write?id={next_id}")
             resp = conn.getresponse()

@@ -35,14 +35,17 @@ class NotSent(Exception):
 def call(
     ep: Endpoint, timeout: float, method: str, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, http.client.HTTPResponse, bytes]:
-    """(status, the response, its body) of one HTTP request to `ep`; raises NotSent when the connect failed,
-    OSError or HTTPException when the request was sent and no whole answer came."""
-    conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout)
+    """(status, the response, its body) of one HTTP request to `ep`, waiting `timeout` for the answer and half of
+    it for the connect (WorkloadConfig.max_op_s: op_timeout_s, then twice that); raises NotSent when the connect
+    failed, OSError or HTTPException when the request was sent and no whole answer came."""
+    conn = http.client.HTTPConnection(ep.host, ep.port, timeout=timeout / 2)
     try:
         try:
             conn.connect()
         except OSError as exc:
             raise NotSent(f"connect: {exc}") from exc
+        assert conn.sock is not None
+        conn.sock.settimeout(timeout)
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp, resp.read()
