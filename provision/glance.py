@@ -5,7 +5,7 @@ one directory every controller shares (the provider's shared directory: what NFS
 cloud), so an image uploaded through one controller downloads through any other and outlives any one of them.
 
 Not Debian's glance-api package: its glance-common wants dbconfig-common and its uwsgi ini runs 8 x 32 workers;
-the lab starts Glance's own eventlet server, one process (README, "OpenStack services")."""
+the lab starts Glance's own eventlet server, one process (README, "Translations")."""
 
 from __future__ import annotations
 

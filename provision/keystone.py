@@ -3,7 +3,7 @@ under uwsgi on each controller's own address, behind HAProxy's keystone blocks, 
 VIP, memcached as its cache (the guide's `memcached_servers`), Fernet keys the same on every controller.
 
 Not Debian's `keystone` package's init script and uwsgi ini: they bind every address with 8 x 32 workers and run
-under an AppArmor profile; the lab starts one small uwsgi per node itself (README, "OpenStack services")."""
+under an AppArmor profile; the lab starts one small uwsgi per node itself (README, "Translations")."""
 
 from __future__ import annotations
 

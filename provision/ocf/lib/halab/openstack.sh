@@ -2,7 +2,7 @@
 # Shared by the lab's OpenStack OCF agents (resource.d/halab/*): the process under a pid file, started as the
 # service's user, and a monitor that asks the service's API for real (os_probe.py beside this file). Why not the
 # guide's ocf:openstack:* agents: they are not packaged, and their archived upstream copies start `keystone-all`
-# and monitor with the v2 `keystone user-list`, neither of which exists in Zed (README, "OpenStack services").
+# and monitor with the v2 `keystone user-list`, neither of which exists in Zed (README, "Translations").
 
 : "${OCF_FUNCTIONS_DIR:=${OCF_ROOT:-/usr/lib/ocf}/lib/heartbeat}"
 . "${OCF_FUNCTIONS_DIR}/ocf-shellfuncs"
