@@ -1,9 +1,9 @@
-"""Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`, `lab-quorum`): runs each suite once
+"""Benchmark of the lab suites (`lab-active-passive`, `lab-active-active`, `lab-quorum`, `lab-api`): runs each once
 and prints, from its reports, wall time per phase, memory per node, each measured downtime next to its floor and
 limit (the aim: downtime/floor <= 1.5), what collecting the run's evidence cost (aim: <= 5 s per run on netns and
 <= 10 % of its wall time) and the packed bundle's size (aim: a whole active/passive suite <= 20 MiB).
 
-    python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|quorum|all] [-- pytest args]
+    python bench/lab_suites.py [--provider netns] [--suite active_passive|active_active|quorum|api|all] [-- pytest args]
 
 For a Pacemaker topology it also prints each quorum transition (grouped by the nodes that made it together), its
 delay after the trial's first fault, next to what the timers imply (corosync's token timeout as it runs, with
@@ -134,14 +134,14 @@ def run_schedule(provider: str, scenario: str, schedule: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--provider", default=os.environ.get("LAB_PROVIDER", "netns"))
-    ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "quorum", "all"])
+    ap.add_argument("--suite", default="all", choices=["active_passive", "active_active", "quorum", "api", "all"])
     ap.add_argument("--schedule", help="run this schedule with `halab run` instead of the suites")
     ap.add_argument("--scenario", default="active-passive", help="the scenario for --schedule")
     ap.add_argument("extra", nargs="*")
     args = ap.parse_args()
     if args.schedule:
         return run_schedule(args.provider, args.scenario, args.schedule)
-    suites = ["active_passive", "active_active", "quorum"] if args.suite == "all" else [args.suite]
+    suites = ["active_passive", "active_active", "quorum", "api"] if args.suite == "all" else [args.suite]
     out = REPO / "reports" / "bench" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     walls, worst = {}, 0
     for suite in suites:

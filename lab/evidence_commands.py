@@ -197,7 +197,9 @@ def active_active(lab: Lab) -> list[Command]:
     ]
 
 
-TOPOLOGIES = {"active-passive": active_passive, "active-active": active_active, "quorum": quorum}
+# api-cluster: ch. 3's commands, by role (its API nodes are pacemaker nodes too)
+TOPOLOGIES = {"active-passive": active_passive, "active-active": active_active, "quorum": quorum,
+              "api-cluster": active_passive}  # fmt: skip
 
 
 def for_node(lab: Lab, node: str, *, first: bool, end: bool) -> list[Command]:

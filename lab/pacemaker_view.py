@@ -47,7 +47,8 @@ class PacemakerView:
 
     def group_holders(self) -> dict[str, str | None]:
         """Pacemaker group -> the node running it whole now (no wait); empty without Pacemaker."""
-        if not self.lab.scenario.nodes_with_role("pacemaker"):
-            return {}
-        xml = self.lab.ask("crm_mon -1 --output-as=xml")
-        return group_nodes(xml) if xml else {}
+        out: dict[str, str | None] = {}
+        for nodes in self.lab.scenario.clusters.values():  # a lab of two clusters (ch. 4): each one's groups
+            xml = self.lab.ctx.ask("crm_mon -1 --output-as=xml", nodes)
+            out |= group_nodes(xml) if xml else {}
+        return out

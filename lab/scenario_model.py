@@ -21,6 +21,8 @@ from lab.scenario_quorum import QNETD_ROLE, QDevice
 TOPOLOGIES = {
     "active-passive": "guide ch. 2-3: Pacemaker running the guide's MySQL and RabbitMQ groups on a shared disk",
     "active-active": "guide ch. 6-9: Galera, a RabbitMQ cluster and APIs behind HAProxy + keepalived",
+    "api-cluster": "guide ch. 2-4: ch. 3's MySQL and RabbitMQ pair, and the API nodes' own Pacemaker cluster running "
+    "g_services_api (Keystone, Glance) through ch. 3's VIPs",
     "quorum": "guide ch. 2 votequorum: a full-size cluster (or two nodes and a qdevice) with a group and a "
     "promotable resource",
 }
@@ -48,6 +50,9 @@ class Node:
     addresses: Mapping[str, IPv4Address] = dataclasses.field(hash=False)  # network name -> address
     memory_mb: int = 768
     cpus: int = 1
+    # which corosync cluster a pacemaker node is in: "" for a scenario's one cluster; a name where a scenario holds
+    # two (guide ch. 4: the API nodes' own cluster beside ch. 3's pair)
+    cluster: str = ""
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -143,6 +148,14 @@ class Scenario:
         if role not in KNOWN_ROLES:
             raise ValueError(f"unknown role {role!r}; known roles: {', '.join(sorted(KNOWN_ROLES))}")
         return [n for n in self.nodes.values() if n.has_role(role)]
+
+    @property
+    def clusters(self) -> dict[str, list[str]]:
+        """Cluster name -> its pacemaker nodes, in scenario order ("" for a scenario's one unnamed cluster)."""
+        out: dict[str, list[str]] = {}
+        for n in self.nodes_with_role("pacemaker"):
+            out.setdefault(n.cluster, []).append(n.name)
+        return out
 
     def network_for(self, purpose: str) -> str:
         """The name of the first network with `purpose` (management, replication): tests name networks by role."""

@@ -9,6 +9,7 @@ takes one section's YAML data and returns its dataclasses (lab/scenario_model.py
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Collection
 from ipaddress import IPv4Address
 from types import MappingProxyType
@@ -65,8 +66,7 @@ _RESOURCE_FIX = "give every Pacemaker resource (VIP resource, service group) its
 
 def _check_cluster(opts: ClusterOptions, where: str, nodes: dict[str, Node], given: Collection[str]) -> None:
     """Rules that span fields: corosync's consensus minimum, two_node's two votes, and the quorum options' rules
-    (`given`: the keys the section writes itself)."""
-    pacemaker_nodes = [n.name for n in nodes.values() if n.has_role("pacemaker")]
+    (`given`: the keys the section writes itself), for each cluster the scenario holds."""
     minimum = int(1.2 * opts.token_ms)
     if opts.consensus_ms < minimum:
         _fail(
@@ -74,14 +74,17 @@ def _check_cluster(opts: ClusterOptions, where: str, nodes: dict[str, Node], giv
             f"{opts.consensus_ms} is below 1.2 * token_ms = {minimum}, which corosync refuses",
             f"set consensus_ms >= {minimum}, or drop it to default to 1.2 * token_ms",
         )
-    if opts.two_node and len(pacemaker_nodes) != 2:
-        _fail(
-            f"{where}.two_node",
-            f"two_node is true but {len(pacemaker_nodes)} nodes have the pacemaker role "
-            f"({', '.join(pacemaker_nodes) or 'none'})",
-            "set two_node: false, or give exactly two nodes that role",
-        )
-    check_quorum(opts, where, nodes, given)
+    for name, members in clusters(nodes).items():
+        pacemaker_nodes = [n.name for n in members.values() if n.has_role("pacemaker")]
+        of = f" in cluster {name}" if name else ""
+        if opts.two_node and len(pacemaker_nodes) != 2:
+            _fail(
+                f"{where}.two_node",
+                f"two_node is true but {len(pacemaker_nodes)} nodes{of} have the pacemaker role "
+                f"({', '.join(pacemaker_nodes) or 'none'})",
+                "set two_node: false, or give exactly two nodes that role" + (" in each cluster" if of else ""),
+            )
+        check_quorum(opts, where, members, given)
 
 
 def _check_topology(
@@ -96,7 +99,14 @@ def _check_topology(
         _fail("networks", f"{topology} needs a network with purpose management", "set `purpose: management` on one")
     if not count("client"):
         _fail("nodes", f"{topology} needs a node with the client role (it runs the workloads)", "add one")
-    if topology in ("active-passive", "quorum"):
+    named = clusters(nodes)
+    if topology != "api-cluster" and len(named) > 1:
+        _fail("nodes", f"{topology} runs one corosync cluster, not {len(named)} ({', '.join(named)})",
+              "delete the nodes' `cluster:`, or use topology: api-cluster (ch. 3's pair + ch. 4's API "
+              "nodes)")  # fmt: skip
+    if topology == "api-cluster":
+        _check_api_cluster(named, services)
+    if topology in ("active-passive", "quorum", "api-cluster"):
         if count("pacemaker") < 2:
             _fail("nodes", f"{topology} needs two or more nodes with the pacemaker role", "give two nodes that role")
         for name, svc in services.items():
@@ -110,6 +120,27 @@ def _check_topology(
         for role in ("galera", "haproxy", "keepalived"):
             if not count(role):
                 _fail("nodes", f"active-active needs a node with the {role} role", f"give a node the {role} role")
+
+
+def _check_api_cluster(named: dict[str, dict[str, Node]], services: dict[str, Service]) -> None:
+    """Guide ch. 4: the API nodes' own cluster (every node of it with the api role) and ch. 3's pair running MySQL
+    (the APIs' database, through its VIP)."""
+    api = [c for c, members in named.items() if any(n.has_role("api") for n in members.values())]
+    fix = "give the API nodes roles [pacemaker, api] and `cluster: api`, and ch. 3's pair [pacemaker, mysql, rabbitmq]"
+    if len(named) != 2 or len(api) != 1:
+        _fail("nodes", f"api-cluster needs two corosync clusters, one of API nodes, not {len(named)} "
+              f"({len(api)} with the api role)", fix)  # fmt: skip
+    for n in named[api[0]].values():
+        if n.has_role("pacemaker") and not n.has_role("api"):
+            _fail(f"nodes.{n.name}.roles", f"{n.name} is in the API cluster {api[0]!r} without the api role", fix)
+    for c in named:
+        size = sum(1 for n in named[c].values() if n.has_role("pacemaker"))
+        if size < 2:
+            _fail("nodes", f"cluster {c or '(unnamed)'} has {size} pacemaker node(s)", "give each cluster two")
+    for need in ("mysql", "keystone-public"):
+        if need not in services:
+            _fail("services", f"api-cluster needs a {need} service (ch. 4's APIs use ch. 3's MySQL, Keystone "
+                  "serves first)", f"add services.{need}")  # fmt: skip
 
 
 def _check_qdevice(topology: str, where: str, opts: ClusterOptions) -> None:
@@ -156,7 +187,7 @@ def _nodes(data: Any, networks: dict[str, Network], taken: dict[IPv4Address, str
     nodes: dict[str, Node] = {}
     for name, raw in _items(data, "nodes", required=True):
         where = f"nodes.{name}"
-        _section(raw, where, ("roles", "addresses"), ("memory_mb", "cpus"))
+        _section(raw, where, ("roles", "addresses"), ("memory_mb", "cpus", "cluster"))
         roles = raw["roles"]
         if not isinstance(roles, list) or not roles:
             _fail(
@@ -183,8 +214,28 @@ def _nodes(data: Any, networks: dict[str, Network], taken: dict[IPv4Address, str
             MappingProxyType(addresses),
             memory_mb,
             _int(raw.get("cpus", 1), f"{where}.cpus"),
+            _cluster_name(raw, where, roles),
         )
     return nodes
+
+
+def _cluster_name(raw: dict, where: str, roles: list[str]) -> str:
+    if "cluster" not in raw:
+        return ""
+    name = _str(raw["cluster"], f"{where}.cluster")
+    if "pacemaker" not in roles:
+        _fail(f"{where}.cluster", "only a node with the pacemaker role is in a corosync cluster",
+              "add pacemaker to its roles, or delete `cluster:`")  # fmt: skip
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", name):
+        _fail(f"{where}.cluster", f"{name!r} is not a short lower-case name", "write e.g. `cluster: api`")
+    return name
+
+
+def clusters(nodes: dict[str, Node]) -> dict[str, dict[str, Node]]:
+    """Cluster name -> its nodes (pacemaker nodes by their `cluster:`; every other node in each, as the quorum
+    rules look up arbiters among them)."""
+    names = list(dict.fromkeys(n.cluster for n in nodes.values() if n.has_role("pacemaker"))) or [""]
+    return {c: {k: n for k, n in nodes.items() if not n.has_role("pacemaker") or n.cluster == c} for c in names}
 
 
 def _vips(
@@ -211,6 +262,7 @@ def _services(data: Any, vips: dict[str, Vip], resources: dict[str, str]) -> dic
     services: dict[str, Service] = {}
     minors: dict[int, str] = {}  # DRBD minor -> the field using it
     ports: dict[int, str] = {}  # DRBD port -> the field using it
+    group_vips: dict[str, str] = {}  # group -> its VIP: services behind one VIP may share a group (ch. 4's APIs)
     for name, raw in _items(data, "services"):
         where = f"services.{name}"
         _section(raw, where, ("vip", "port"), ("group", "disk_mb", "drbd_minor", "drbd_port"))
@@ -218,7 +270,10 @@ def _services(data: Any, vips: dict[str, Vip], resources: dict[str, str]) -> dic
         group = None
         if raw.get("group") is not None:
             group = _resource(raw["group"], f"{where}.group")
-            _claim(resources, group, f"{where}.group", _RESOURCE_FIX)
+            if group_vips.get(group) != vip:
+                _claim(resources, group, f"{where}.group", _RESOURCE_FIX + " (services share a group only behind "
+                       "one VIP)")  # fmt: skip
+            group_vips[group] = vip
         minor, port = raw.get("drbd_minor"), raw.get("drbd_port")
         if (minor is None) != (port is None):
             _fail(where, "drbd_minor and drbd_port must be set together", "set both, or neither")
@@ -254,7 +309,9 @@ def _cluster(data: Any, nodes: dict[str, Node]) -> ClusterOptions:
         for k, v in _section(data, "cluster", _CLUSTER_REQUIRED, optional).items()
     }
     values.setdefault("consensus_ms", int(1.2 * values["token_ms"]))
-    cluster = ClusterOptions(**values, nodelist_size=sum(1 for n in nodes.values() if n.has_role("pacemaker")))
+    # corosync's token timeout grows with its nodelist: the largest cluster's (every cluster runs these options)
+    size = max(sum(1 for n in c.values() if n.has_role("pacemaker")) for c in clusters(nodes).values())
+    cluster = ClusterOptions(**values, nodelist_size=size)
     _check_cluster(cluster, "cluster", nodes, values)
     return cluster
 

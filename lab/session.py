@@ -77,7 +77,9 @@ class Lab:
     def ctx(self) -> Context:
         if self._ctx is None:
             secrets = load_or_create(self.provider.state_dir)
-            self._ctx = Context(self.scenario, self.profile, self.provider, secrets, only=self.only)
+            # the cluster under test, where the scenario holds two (ch. 4: the API nodes'); "" for its one cluster
+            cluster = getattr(self.playbook, "cluster_under_test", lambda _: "")(self.scenario)
+            self._ctx = Context(self.scenario, self.profile, self.provider, secrets, only=self.only, cluster=cluster)
         return self._ctx
 
     def timed(self, phase: str) -> _Timer:
@@ -85,6 +87,10 @@ class Lab:
 
     def _needs(self) -> None:
         """A scenario part the provider cannot build fails before anything is built (one line, naming the fix)."""
+        unbuilt = getattr(self.playbook, "unbuilt_on", lambda _: None)(self.provider_name)
+        if unbuilt:
+            raise ProviderError(f"{self.scenario.path}: topology {self.scenario.topology}: {unbuilt}: run it with "
+                                "--provider netns")  # fmt: skip
         needs = getattr(self.playbook, "needs_shared_directory", lambda _: None)(self.scenario)
         if needs and not self.provider.shared_directories:
             raise ProviderError(

@@ -73,7 +73,8 @@ class Trial:
         self.nemesis = JsonlRecorder(self.dir / "nemesis.jsonl", "nemesis")
         vips = [str(v.address) for v in sc.vips.values()]
         self.observer = Observer(
-            lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir, lab.provider.observe_period_s
+            lab.provider, vips, list(lab.provider.shared_disks().values()), self.dir, lab.provider.observe_period_s,
+            quorum_nodes=lab.cluster_nodes,  # the cluster under test (ch. 4's lab holds two: one quorum each)
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.fault_at: float | None = None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import bounds, floors, progress
+from lab import progress
 from lab.checks.base import Check
 from lab.checks.placement import placement
 from lab.floors import Floor
 from lab.history import History
 from lab.scenario import ScenarioError
 from lab.workload.config import Endpoint, WorkloadConfig
-from provision import drbd, fencing, mysql, pacemaker, pacemaker_groups, rabbitmq
+from provision import drbd, fencing, mysql, pacemaker, pacemaker_floor, pacemaker_groups, rabbitmq
 from provision.context import Context
 
 SERVICES = {"mysql": mysql, "rabbitmq": rabbitmq}
@@ -182,56 +182,9 @@ def floor(
     faults: list[tuple[str, str, float]],
     history: History,
 ) -> Floor | None:
-    """The least this group's move could take (lab/floors.py): membership change when the fault needs one, the
-    measured ops of the members before the service, and the service's start request until its first answer."""
+    """The least this group's move could take (provision/pacemaker_floor.py), its last member the service's."""
     group = groups(ctx)[service]
-    old, new = before.get(group), after.get(group)
-    ops_xml = ctx.ask("crm_mon -1 -o --output-as=xml")
-    cib = ctx.ask("cibadmin -Q --scope resources")
-    # the group moved off the fault's target: a move back after the heal (no stickiness) is not this fault's
-    if not (ops_xml and cib and old and new and old != new and faults and faults[0][1] == old):
-        return None
-    members = bounds.group_members(cib, group)
-    links = floors.chain(ops_xml, members, new, None if membership_change else old)
-    if links is None:
-        return None
-    membership = bounds.membership_ms(ctx.opts) if membership_change else 0
-    method = "corosync token + consensus, " if membership_change else ""
-    method += "exec-time of each member before the service (crm_mon -o)"
-    if not ctx.provider.shared_clock:  # the nodes' logs and the client's history are on different clocks
-        return Floor(
-            service,
-            membership,
-            links,
-            method=method + f"; {members[-1]}'s own stop and start not counted "
-            "(the nodes do not share the client's clock)",
-            complete=False,
-        )
-    service_member, since = members[-1], faults[0][2]
-    log = ctx.provider.run(
-        new, f"grep -F '{floors.REQUEST.format(resource=service_member, node=new)}' {pacemaker.LOG}", timeout=15
-    ).stdout.splitlines()
-    answer = floors.answer_ms(history, service, floors.start_requests(log, service_member, new, since=since))
-    if answer is not None:
-        method += f", {service_member}'s start request (pacemaker.log) until the clients' first answer (history)"
-    stop = None
-    if not membership_change:
-        needle = floors.STOPPED.format(resource=service_member, node=old)
-        log = ctx.provider.run(old, f"grep -F '{needle}' {pacemaker.LOG}", timeout=15).stdout.splitlines()
-        stop = floors.stop_ms(history, service, floors.logged(log, needle, since=since))
-        if stop is not None:
-            method += f", the clients' last answer until {service_member}'s stop completed on {old} (pacemaker.log)"
-    return Floor(
-        service,
-        membership,
-        links,
-        answer_ms=answer[1] if answer else 0,
-        requested_at=answer[0] if answer else None,
-        method=method,
-        stop_ms=stop[1] if stop else 0,
-        stopped_at=stop[0] if stop else None,
-        complete=answer is not None and (membership_change or stop is not None),
-    )
+    return pacemaker_floor.group_floor(ctx, service, group, None, before, after, membership_change, faults, history)
 
 
 def audits(ctx: Context) -> list[Check]:

@@ -36,6 +36,9 @@ class Context:
     # What this lab measured of itself (e.g. how long its stack took to come online): deadlines that the timers
     # alone cannot give, on a provider ten times slower than another (TCG), scale from these.
     measured: dict[str, float] = field(default_factory=dict)
+    # The corosync cluster this context addresses (Scenario.clusters' key): "" for a scenario's one cluster; a
+    # playbook of two clusters (ch. 4) works on the other with `dataclasses.replace(ctx, cluster=...)`.
+    cluster: str = ""
 
     @property
     def opts(self) -> ClusterOptions:
@@ -43,7 +46,7 @@ class Context:
 
     @property
     def cluster_nodes(self) -> list[str]:
-        return [n.name for n in self.scenario.nodes_with_role("pacemaker")]
+        return [n.name for n in self.scenario.nodes_with_role("pacemaker") if n.cluster == self.cluster]
 
     def ask(self, cmd: str, nodes: list[str] | None = None, timeout: float = 15) -> str | None:
         """stdout of `cmd` on the first of `nodes` (default: the cluster nodes) that runs it

@@ -80,7 +80,7 @@ def config(ctx: Context) -> str:
         "corosync.conf.j2",
         source=source(ctx),
         profile=ctx.profile,
-        cluster_name=f"halab-{ctx.scenario.name}"[:32],
+        cluster_name=f"halab-{ctx.scenario.name}{'-' + ctx.cluster if ctx.cluster else ''}"[:32],
         opts=ctx.opts,
         links=nets,
         nodes=nodes,

@@ -39,7 +39,11 @@ def nodes(scenario: Scenario) -> list[str]:
 
 
 def _address(scenario: Scenario, node: str) -> str:
+    """Where Glance listens on `node`: the VIP its group holds under Pacemaker (ch. 4's `bind_host`), else the
+    node's own address behind HAProxy (ch. 9)."""
     vip = scenario.vip_for(SERVICE)
+    if scenario.services[SERVICE].group is not None:
+        return str(vip.address)
     return str(scenario.nodes[node].addresses[vip.network])
 
 
@@ -56,9 +60,9 @@ def node_url(scenario: Scenario, node: str) -> str:
 def settings(ctx: Context, node: str, store: str) -> str:
     """glance-api.conf for `node` (carries two passwords: written 0600)."""
     sc = ctx.scenario
-    db_vip = sc.vip_for("galera").address
-    db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.glance_db_password}@{db_vip}:{sc.services['galera'].port}"
+    db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.glance_db_password}@{keystone.database(sc)}"
     identity = keystone.auth_url(sc)
+    caches = memcached.client_servers(sc)
     return "\n".join(
         [
             "[DEFAULT]",
@@ -71,7 +75,7 @@ def settings(ctx: Context, node: str, store: str) -> str:
             "[keystone_authtoken]",
             f"www_authenticate_uri = {identity}",
             f"auth_url = {identity}",
-            f"memcached_servers = {','.join(memcached.client_servers(sc))}",
+            *([f"memcached_servers = {','.join(caches)}"] if caches else []),
             "auth_type = password",
             f"project_domain_name = {keystone.DOMAIN}",
             f"user_domain_name = {keystone.DOMAIN}",
@@ -129,19 +133,29 @@ def initialise(ctx: Context, node: str) -> float:
     """The database and its schema, and Glance's user, service and endpoints in Keystone, once, from one
     controller (Galera replicates them); returns how long it took in seconds. Passwords go in on stdin."""
     t0 = time.monotonic()
-    p, sc = ctx.provider, ctx.scenario
-    keystone.create_database(ctx, node, DATABASE, DB_USER, ctx.secrets.glance_db_password)
+    create_schema(ctx, node)
+    register(ctx, node)
+    return time.monotonic() - t0
+
+
+def create_schema(ctx: Context, node: str, db_node: str | None = None) -> None:
+    """Glance's database (over `db_node`'s root socket, default `node`'s) and its schema, from `node`."""
+    keystone.create_database(ctx, db_node or node, DATABASE, DB_USER, ctx.secrets.glance_db_password)
     manage = "python3 -c 'import sys; from glance.cmd.manage import main; sys.exit(main())'"
     user, group = USER.split(":")
-    p.run(node, f"setpriv --reuid={user} --regid={group} --clear-groups {manage} --config-file {CONF} db_sync",
-          check=True, timeout=600)  # fmt: skip
-    register = f"{DIR}/keystone_register.py"
-    p.put(node, register, (FILES / "keystone_register.py").read_text(), mode=0o644)
+    ctx.provider.run(node, f"setpriv --reuid={user} --regid={group} --clear-groups {manage} --config-file {CONF} "
+                     "db_sync", check=True, timeout=600)  # fmt: skip
+
+
+def register(ctx: Context, node: str) -> None:
+    """Glance's service user, service and endpoints in Keystone (it must answer at its VIP), from `node`."""
+    p, sc = ctx.provider, ctx.scenario
+    script = f"{DIR}/keystone_register.py"
+    p.put(node, script, (FILES / "keystone_register.py").read_text(), mode=0o644)
     args = [keystone.auth_url(sc), keystone.REGION, "glance", "image", url(sc), SERVICE_USER]
     secrets = f"{ctx.secrets.keystone_admin_password}\n{ctx.secrets.glance_service_password}\n"
-    p.run(node, f"python3 {register} {' '.join(shlex.quote(a) for a in args)}", input=secrets.encode(), check=True,
+    p.run(node, f"python3 {script} {' '.join(shlex.quote(a) for a in args)}", input=secrets.encode(), check=True,
           timeout=120)  # fmt: skip
-    return time.monotonic() - t0
 
 
 def images_status(ctx: Context, node: str, glance_url: str) -> str:

@@ -59,9 +59,24 @@ def _vip(scenario: Scenario) -> tuple[str, str]:
     return str(vip.address), vip.network
 
 
+def under_pacemaker(scenario: Scenario) -> bool:
+    """Guide ch. 4: Keystone is a resource of a Pacemaker group and binds the VIP the group holds; ch. 9: it runs
+    on every controller, on the controller's own address, behind HAProxy."""
+    return scenario.services[next(iter(ports(scenario)))].group is not None
+
+
 def node_address(scenario: Scenario, node: str) -> str:
-    """Where Keystone listens on `node`: its address on the VIP's network."""
+    """Where Keystone listens on `node`: the VIP under Pacemaker (the guide's `bind_host = 192.168.42.103`), else
+    the node's address on the VIP's network."""
+    if under_pacemaker(scenario):
+        return _vip(scenario)[0]
     return str(scenario.nodes[node].addresses[_vip(scenario)[1]])
+
+
+def database(scenario: Scenario) -> str:
+    """The services' database URL's host:port: Galera's VIP (ch. 9), or ch. 3's MySQL VIP (ch. 4)."""
+    name = "galera" if "galera" in scenario.services else "mysql"
+    return f"{scenario.vip_for(name).address}:{scenario.services[name].port}"
 
 
 def url(scenario: Scenario, service: str = "keystone-public") -> str:
@@ -76,18 +91,22 @@ def auth_url(scenario: Scenario) -> str:
 def settings(ctx: Context) -> str:
     """keystone.conf for every controller (the same on each; carries the database password: written 0600)."""
     sc = ctx.scenario
-    db_vip = sc.vips[sc.services["galera"].vip].address
-    db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.keystone_db_password}@{db_vip}:{sc.services['galera'].port}"
+    db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.keystone_db_password}@{database(sc)}"
+    caches = memcached.client_servers(sc)
+    # guide ch. 9: the services cache in every controller's memcached. ch. 4 has none: each process caches in its own
+    # memory (measured without a cache: one token took 500-700 ms of CPU on the lone active API node, and its
+    # monitor's token timed out under the workload)
+    cache = ["enabled = true", "backend = oslo_cache.memcache_pool", f"memcache_servers = {','.join(caches)}"]
+    if not caches:
+        cache = ["enabled = true", "backend = dogpile.cache.memory"]
     return "\n".join(
         [
             "[DEFAULT]",
             "debug = false",
             "[database]",
             f"connection = {db}/{DATABASE}",
-            "[cache]",  # guide ch. 9: the services cache in every controller's memcached
-            "enabled = true",
-            "backend = oslo_cache.memcache_pool",
-            f"memcache_servers = {','.join(memcached.client_servers(sc))}",
+            "[cache]",
+            *cache,
             "[token]",
             "provider = fernet",
             "[fernet_tokens]",
@@ -162,13 +181,14 @@ def running(ctx: Context, node: str) -> bool:
     return ctx.provider.run(node, "pgrep -f '[k]eystone-wsgi-public' >/dev/null", timeout=10).ok
 
 
-def initialise(ctx: Context, node: str) -> float:
+def initialise(ctx: Context, node: str, db_node: str | None = None) -> float:
     """The schema and the admin, project, roles, region and endpoints, once, from one controller through the VIP
-    (Galera replicates them); returns how long it took in seconds. The admin's password goes in on stdin, never on
-    a command line."""
+    (Galera replicates them); returns how long it took in seconds. The database is made over the root socket of
+    `db_node` (default `node`: a Galera controller). The admin's password goes in on stdin, never on a command
+    line."""
     t0 = time.monotonic()
     p = ctx.provider
-    create_database(ctx, node, DATABASE, DB_USER, ctx.secrets.keystone_db_password)
+    create_database(ctx, db_node or node, DATABASE, DB_USER, ctx.secrets.keystone_db_password)
     manage = f"keystone-manage --config-file {CONF}"
     p.run(node, f"{manage} db_sync", check=True, timeout=600)
     sc = ctx.scenario

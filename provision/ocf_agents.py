@@ -16,8 +16,10 @@ SOURCE = Path(__file__).resolve().parent / "ocf"
 PROBE = Path(__file__).resolve().parent / "files" / "os_probe.py"  # the monitors' API questions
 AGENTS = ("keystone", "glance-api")
 PROVIDER = "halab"
-ROOT = "/var/lib/halab/ocf"  # private to each node on netns; an OCF root of its own (resource.d, lib)
-PASSWORD_FILE = f"{ROOT}/os-password"  # the monitors' admin password: a file, so never in the CIB
+# Pacemaker's OCF root, where it finds ocf:halab:* (2.1 reads no other): each node's own, an overlay on netns
+# (lab/providers/netns_boot.py)
+ROOT = "/usr/lib/ocf"
+PASSWORD_FILE = "/var/lib/halab/ocf/os-password"  # the monitors' admin password: a file, so never in the CIB
 
 
 def agent_path(agent: str, root: str = ROOT) -> str:
@@ -38,22 +40,22 @@ def install(ctx: Context, node: str, root: str = ROOT) -> None:
     lib = f"{root}/lib/{PROVIDER}"
     p.put(node, f"{lib}/openstack.sh", (SOURCE / "lib" / PROVIDER / "openstack.sh").read_text(), mode=0o644)
     p.put(node, f"{lib}/os_probe.py", PROBE.read_text(), mode=0o644)
-    p.put(node, f"{root}/os-password", ctx.secrets.keystone_admin_password + "\n", mode=0o600)
+    p.put(node, PASSWORD_FILE, ctx.secrets.keystone_admin_password + "\n", mode=0o600)
     p.run(node, f"chmod 755 {root} {root}/resource.d {root}/resource.d/{PROVIDER} {root}/lib {lib}", check=True)
 
 
-def _common_params(agent: str, auth_url: str, root: str) -> dict[str, str]:
+def _common_params(agent: str, auth_url: str) -> dict[str, str]:
     return {
         "pid": pid_file(agent),
         "os_auth_url": auth_url,
         "os_username": keystone.ADMIN,
         "os_project_name": keystone.PROJECT,
         "os_domain_name": keystone.DOMAIN,
-        "os_password_file": f"{root}/os-password",
+        "os_password_file": PASSWORD_FILE,
     }
 
 
-def keystone_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
+def keystone_params(ctx: Context, node: str) -> dict[str, str]:
     """p_keystone's parameters to serve Keystone on `node`'s own address (the AA controllers' layout)."""
     listen = " ".join(
         f"{keystone.node_address(ctx.scenario, node)}:{port}" for port in keystone.ports(ctx.scenario).values()
@@ -66,11 +68,11 @@ def keystone_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]
         "processes": str(keystone.PROCESSES),
         "threads": str(keystone.THREADS),
         "log": keystone.LOG,
-        **_common_params("keystone", keystone.node_url(ctx.scenario, node), root),  # its own Keystone answers
+        **_common_params("keystone", keystone.node_url(ctx.scenario, node)),  # its own Keystone answers
     }
 
 
-def glance_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
+def glance_params(ctx: Context, node: str) -> dict[str, str]:
     """p_glance-api's parameters for Glance on `node` (its configuration binds the node's own address)."""
     return {
         "config": glance.CONF,
@@ -80,5 +82,5 @@ def glance_params(ctx: Context, node: str, root: str = ROOT) -> dict[str, str]:
         "group": glance.USER.split(":")[1],
         "log": glance.LOG,
         # its token from Keystone through the VIP: this node's own Keystone failing is not Glance failing
-        **_common_params("glance-api", keystone.auth_url(ctx.scenario), root),
+        **_common_params("glance-api", keystone.auth_url(ctx.scenario)),
     }

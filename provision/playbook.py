@@ -20,6 +20,7 @@ PLAYBOOKS = {
     "active-passive": "provision.active_passive",
     "active-active": "provision.active_active",
     "quorum": "provision.quorum",
+    "api-cluster": "provision.api_cluster",
 }
 
 

@@ -1,6 +1,6 @@
 """netns provider, one node's boot (at `up`, and again after a crash): its directories, its addresses, and its
-PID 1 (tini in fresh mount/uts/pid/ipc namespaces, private /run, /dev/shm, /tmp, an overlay on /var/lib and
-per-node /etc/{corosync,mysql,rabbitmq,haproxy,keepalived}, /etc/hosts and /var/log)."""
+PID 1 (tini in fresh mount/uts/pid/ipc namespaces, private /run, /dev/shm, /tmp, overlays on /var/lib and
+/usr/lib/ocf, per-node /etc/{corosync,mysql,rabbitmq,haproxy,keepalived}, /etc/hosts and /var/log)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ for d in {tmpfs}; do mount -t tmpfs -o mode=0755,size=256m tmpfs "$d"; done
 mkdir -p "$HALAB_NODE_DIR/varlib/upper" "$HALAB_NODE_DIR/varlib/work"
 v="$HALAB_NODE_DIR/varlib"
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$v/upper,workdir=$v/work" /var/lib
+# /usr/lib/ocf as an overlay: Pacemaker 2.1 looks for agents there only (no OCF_RA_PATH), and the lab's own
+# (ocf:halab:*, provision/ocf/) go in per node, never into the host's /usr
+mkdir -p "$HALAB_NODE_DIR/ocf/upper" "$HALAB_NODE_DIR/ocf/work"
+o="$HALAB_NODE_DIR/ocf"
+mount -t overlay overlay -o "lowerdir=/usr/lib/ocf,upperdir=$o/upper,workdir=$o/work" /usr/lib/ocf
 chmod 1777 /dev/shm /tmp
 for e in {etc}; do mount --bind "$HALAB_NODE_DIR/etc/$e" "/etc/$e"; done
 mount --bind "$HALAB_NODE_DIR/etc/hosts" /etc/hosts

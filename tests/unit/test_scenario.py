@@ -317,7 +317,7 @@ def test_each_mistake_is_one_clear_error(edits: list[tuple[str, Any]], field: st
 
 def test_unknown_key_fix_lists_allowed_keys() -> None:
     e = error(changed(("nodes.node1.memory", 512)))
-    assert e.fix == "use only the allowed keys: roles, addresses, memory_mb, cpus"
+    assert e.fix == "use only the allowed keys: roles, addresses, memory_mb, cpus, cluster"
 
 
 def test_invalid_node_name() -> None:

@@ -70,6 +70,21 @@ os_api_failed() {
     return $OCF_ERR_GENERIC
 }
 
+# os_judge ANSWER WANT WHAT: the monitor's verdict on an API answer. WANT is success; so, outside start, is an answer
+# that shows the service alive while what it stands on is not: a 5xx of its own (its database moving: ch. 3's MySQL
+# failing over under the APIs) or Keystone refusing the token it asked for ("token 5xx"). Restarting the service
+# would cure neither, and Pacemaker would stop the group on a healthy node. No answer at all is a failure (1).
+os_judge() {
+    [ "$1" = "$2" ] && return $OCF_SUCCESS
+    if [ -z "$OS_QUIET" ]; then
+        case "$1" in
+            5[0-9][0-9]|"token 5"[0-9][0-9])
+                ocf_log warn "$3 answered $1: its backend fails, the service itself runs"; return $OCF_SUCCESS ;;
+        esac
+    fi
+    os_api_failed "$3: $1"
+}
+
 # os_probe MODE ARGS...: one API question (os_probe.py), the password file on stdin; prints the answer
 os_probe() {
     python3 "$HALAB_OCF_LIB/os_probe.py" "$@" <"$OCF_RESKEY_os_password_file" 2>&1
@@ -95,7 +110,9 @@ os_start() {
         # setsid: a session of its own, out of the executor's process group (killed when an action times out); a
         # background job of a shell without job control is no group leader, so setsid needs no fork: $! stays the
         # service's pid and its group's id
-        setsid setpriv --reuid="$OCF_RESKEY_user" --regid="$OCF_RESKEY_group" --clear-groups "$@" \
+        # cd /: Pacemaker's executor runs agents in its own 0750 directory, which the service's user cannot read
+        # (Keystone's import of its policies died on `Permission denied: '.'`)
+        (cd / && exec setsid setpriv --reuid="$OCF_RESKEY_user" --regid="$OCF_RESKEY_group" --clear-groups "$@") \
             >>"$OCF_RESKEY_log" 2>&1 </dev/null &
         echo $! >"$OCF_RESKEY_pid"
     fi

@@ -1,0 +1,235 @@
+"""Guide ch. 2-4 end to end: ch. 3's pair (g_mysql, g_rabbitmq: provision/active_passive.py, unchanged), then the
+API nodes' own corosync + Pacemaker cluster running g_services_api (p_api-ip, p_keystone, p_fs_glance,
+p_glance-api) with the lab's OCF agents, Keystone and Glance bound to the API VIP and storing in ch. 3's MySQL
+through its VIP. The harness's cluster under test is the API cluster (its quorum, placement and floors); faults
+reach ch. 3's nodes too (`holder:g_mysql`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lab import progress
+from lab.checks.base import Check
+from lab.checks.placement import placement
+from lab.floors import Floor
+from lab.history import History
+from lab.scenario import Scenario
+from lab.workload.config import Endpoint, WorkloadConfig
+from provision import (
+    active_passive,
+    fencing,
+    glance,
+    keystone,
+    ocf_agents,
+    pacemaker,
+    pacemaker_floor,
+    pacemaker_groups,
+)
+from provision.context import Context, render
+
+HONOURS_LAB_SERVICES = False  # the APIs need ch. 3's MySQL: nothing to narrow
+VIP_HANDOVER_SAMPLES = 0  # Pacemaker stops a VIP before it starts it elsewhere
+TOKENS, VALIDATE, IMAGES = "keystone", "keystone-validate", "glance"  # the workload's services
+MEMBERS = {TOKENS: "p_keystone", VALIDATE: "p_keystone", IMAGES: "p_glance-api"}  # the primitive serving each
+STORE = "/var/lib/glance/images"  # p_fs_glance's mount point: Glance's file store
+# One thread per uwsgi worker here: with 4 (the AA controllers'), the lone active Keystone deadlocked under the
+# workload ("greenlet.error: cannot switch to a different thread": an eventlet semaphore some library takes,
+# waited on across threads), its listen queue full until the start timed out. Two workers serve two at once.
+KEYSTONE_PROCESSES = 2
+PACKAGES = [*active_passive.PACKAGES, "python3-keystone", "uwsgi-plugin-python3", "python3-glance"]
+
+
+def cluster_under_test(scenario: Scenario) -> str:
+    """The API nodes' cluster (the loader made sure there is one)."""
+    return next(c for c, nodes in scenario.clusters.items() if scenario.nodes[nodes[0]].has_role("api"))
+
+
+def backend(ctx: Context) -> Context:
+    """ch. 3's cluster: the same lab, addressed at its pair."""
+    other = next(c for c in ctx.scenario.clusters if c != cluster_under_test(ctx.scenario))
+    return dataclasses.replace(ctx, cluster=other)
+
+
+def api(ctx: Context) -> Context:
+    return dataclasses.replace(ctx, cluster=cluster_under_test(ctx.scenario))
+
+
+def group(ctx: Context) -> str:
+    return ctx.scenario.services[next(iter(keystone.ports(ctx.scenario)))].group or ""
+
+
+def unbuilt_on(provider: str) -> str | None:
+    """What this playbook cannot build yet on `provider` (checked before anything is built)."""
+    if provider == "libvirt":
+        return "the API cluster's Glance store on DRBD and its agents in the box are not built for libvirt yet"
+    return None
+
+
+def _parallel(fn: object, nodes: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        list(pool.map(fn, nodes))  # type: ignore[arg-type]
+
+
+def _configure_node(ctx: Context, node: str) -> None:
+    ctx.provider.run(node, f"mkdir -p {STORE}", check=True, timeout=15)
+    keystone.configure_node(ctx, node)
+    if glance.enabled(ctx.scenario):
+        glance.configure_node(ctx, node, STORE)
+    ocf_agents.install(ctx, node)
+
+
+def crm(ctx: Context, device: str | None) -> str:
+    sc = ctx.scenario
+    vip = sc.vip_for(next(iter(keystone.ports(sc))))
+    first = ctx.cluster_nodes[0]  # the parameters are the same on every node here: all bind the VIP
+    gl = ocf_agents.glance_params(ctx, first) if glance.enabled(sc) else None
+    ks = ocf_agents.keystone_params(ctx, first) | {"processes": str(KEYSTONE_PROCESSES), "threads": "1"}
+    return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address,
+                  prefixlen=sc.networks[vip.network].cidr.prefixlen, keystone=ks,
+                  glance=gl, device=device, store=STORE, group=group(ctx))  # fmt: skip
+
+
+def converge(ctx: Context) -> None:
+    db = backend(ctx)
+    active_passive.converge(db)
+    ctx = api(ctx)
+    nodes, first, client = ctx.cluster_nodes, ctx.cluster_nodes[0], ctx.scenario.nodes_with_role("client")[0].name
+    db_node = active_passive.wait_settled(db, db.cluster_nodes[0])[db.scenario.services["mysql"].group or ""]
+    on = ", ".join(nodes)
+    progress.note(f"keystone + glance configuration and the lab's OCF agents on {on}")
+    _parallel(lambda n: _configure_node(ctx, n), nodes)
+    progress.note(f"keystone's and glance's schemas in ch. 3's MySQL (on {db_node}), from {first}")
+    ctx.measured["keystone_initialise_s"] = keystone.initialise(ctx, first, db_node)
+    device = None
+    if glance.enabled(ctx.scenario):
+        glance.create_schema(ctx, first, db_node)
+        device = ctx.provider.shared_disk(glance.SERVICE, ctx.scenario.services[glance.SERVICE].disk_mb)
+        # the empty XFS's root is the store: Glance's own, once (as mysql_install_db is MySQL's)
+        ctx.provider.run(first, f"mount -t xfs {device} {STORE} && chown {glance.USER} {STORE}; rc=$?; "
+                         f"umount {STORE}; exit $rc", check=True, timeout=60)  # fmt: skip
+    progress.note(f"corosync + pacemaker on {on}")
+    for n in nodes:
+        pacemaker.start_stack(ctx, n)
+    pacemaker.wait_online(ctx, first, nodes)
+    parts = [pacemaker.properties(ctx)]
+    if fencing.enabled(ctx):
+        for n in nodes:
+            fencing.install(ctx, n)
+        parts.append(fencing.crm(ctx))
+    progress.note(f"crm configure, then {group(ctx)} starting")
+    pacemaker.configure(ctx, first, "\n".join([*parts, crm(ctx, device)]))
+    keystone.await_answers({"vip": keystone.auth_url(ctx.scenario)},
+                           lambda where: keystone.token_status(ctx, client, where), "201", lambda _n: True,
+                           ("p_keystone", keystone.LOG), recovery_deadline_s(ctx))  # fmt: skip
+    if glance.enabled(ctx.scenario):
+        progress.note("glance's service user and endpoints, then p_glance-api starting")
+        glance.register(ctx, first)
+        ctx.provider.run(first, "crm resource start p_glance-api", check=True, timeout=60)
+        keystone.await_answers({"vip": glance.url(ctx.scenario)},
+                               lambda where: glance.images_status(ctx, client, where), "200", lambda _n: True,
+                               ("p_glance-api", glance.LOG), recovery_deadline_s(ctx))  # fmt: skip
+    settle(ctx)
+
+
+# ---------------------------------------------------------------- the playbook interface (provision/playbook.py)
+def services(ctx: Context) -> list[str]:
+    return [TOKENS, VALIDATE] + ([IMAGES] if glance.enabled(ctx.scenario) else [])
+
+
+def workload(ctx: Context, out_dir: Path, run_id: int) -> WorkloadConfig:
+    """A Keystone client (issues tokens, validates the first) and a Glance client (the image uploaded before the
+    fault, listed and downloaded) through the API VIP; a TCP probe of it."""
+    sc = ctx.scenario
+    vip = str(sc.vip_for(next(iter(keystone.ports(sc)))).address)
+    port = next(iter(keystone.ports(sc).values()))
+    identity = Endpoint(TOKENS, vip, port, keystone.ADMIN, ctx.secrets.keystone_admin_password)
+    image = Endpoint(IMAGES, vip, sc.services[glance.SERVICE].port) if glance.enabled(sc) else None
+    return WorkloadConfig(out_dir=str(out_dir), run_id=run_id, identity=identity, image=image,
+                          probes=[Endpoint(TOKENS, vip, port)])  # fmt: skip
+
+
+def vip_of(ctx: Context, service: str) -> str | None:
+    return str(ctx.scenario.vip_for(next(iter(keystone.ports(ctx.scenario)))).address)
+
+
+def settle(
+    ctx: Context, *, on: str | None = None, avoid: str | None = None, timeout: float | None = None
+) -> dict[str, str]:
+    """Every group of both clusters whole on one node, no transition pending; group -> node."""
+    db = backend(ctx)
+    out = pacemaker_groups.settle(db, active_passive.groups(db).values(), timeout=timeout,
+                                  avoid=avoid if avoid in db.cluster_nodes else None)  # fmt: skip
+    a = api(ctx)
+    mine = a.cluster_nodes
+    return out | pacemaker_groups.settle(a, [group(a)], on=on if on in mine else None,
+                                         avoid=avoid if avoid in mine else None, timeout=timeout)  # fmt: skip
+
+
+def recovered_on(ctx: Context, service: str, placed: dict[str, str]) -> str | None:
+    return placed.get(group(ctx))
+
+
+def recovery_deadline_s(ctx: Context) -> float:
+    """The API group's worst case (its CIB's timeouts), after ch. 3's groups' (the APIs wait on MySQL)."""
+    db = backend(ctx)
+    return active_passive.start_deadline_s(db) + pacemaker_groups.start_deadline_s(api(ctx), [group(ctx)])
+
+
+def _of(ctx: Context, node: str) -> Context:
+    return api(ctx) if node in api(ctx).cluster_nodes else backend(ctx)
+
+
+def restart_node(ctx: Context, node: str) -> None:
+    c = _of(ctx, node)
+    if c.cluster == cluster_under_test(ctx.scenario):
+        pacemaker.start_stack(c, node)  # its configuration and agents are on its disk
+        pacemaker.wait_online(c, node, c.cluster_nodes)
+    else:
+        active_passive.restart_node(c, node)
+
+
+def restart_nodes(ctx: Context, nodes: list[str]) -> str:
+    for n in nodes:
+        restart_node(ctx, n)
+    return f"corosync and pacemaker started on {', '.join(nodes)}"
+
+
+def start_service(ctx: Context, node: str, service: str) -> None:
+    """corosync and pacemaker as the node's init would; the group's services are Pacemaker's to restart."""
+    if service in ("corosync", "pacemaker"):
+        restart_node(ctx, node)
+
+
+def floor(
+    ctx: Context,
+    service: str,
+    before: dict[str, str],
+    after: dict[str, str],
+    membership_change: bool,
+    faults: list[tuple[str, str, float]],
+    history: History,
+) -> Floor | None:
+    """The least the API group's move could take `service`: from its own member on (provision/pacemaker_floor.py)."""
+    return pacemaker_floor.group_floor(ctx, service, group(ctx), MEMBERS[service], before, after, membership_change,
+                                       faults, history)  # fmt: skip
+
+
+def audits(ctx: Context) -> list[Check]:
+    return [placement(ctx.ask("crm_mon -1 --output-as=xml") or "")]
+
+
+def status(ctx: Context) -> str:
+    db = backend(ctx)
+    return "\n".join(
+        f"# cluster {c.cluster or '(ch. 3)'}\n" + (c.ask("crm_mon -1 -r") or "no node of it answers crm_mon")
+        for c in (db, api(ctx))
+    )
+
+
+def notes(ctx: Context) -> list[str]:
+    return active_passive.notes(backend(ctx)) + [
+        "ch. 4: p_cinder-api, p_neutron-server and p_ceilometer-agent-central are not built yet; g_services_api "
+        "runs p_api-ip, p_keystone, p_fs_glance and p_glance-api (p_glance-registry: gone since Queens)"
+    ]

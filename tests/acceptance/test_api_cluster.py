@@ -1,0 +1,256 @@
+"""Guide ch. 4 (the API node cluster), profile `guide`: the API nodes' own Pacemaker cluster running
+g_services_api (the API VIP, Keystone, Glance's store and Glance) through ch. 3's MySQL VIP, beside ch. 3's pair in
+the same lab; faults on either cluster, token and image downtime measured from the client's history."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from lab import bounds
+from lab.checks.ordering import group_order, parse
+from lab.fixtures import assert_checks, assert_floor_holds, double_vip_seen, make_lab, report_failback
+from lab.session import Lab, TrialResult
+from lab.wait import until
+from provision import active_passive, api_cluster, glance, keystone, pacemaker
+from provision.api_cluster import IMAGES, TOKENS, VALIDATE
+from tests.acceptance.openstack_cli import openstack
+
+pytestmark = pytest.mark.api
+
+
+@pytest.fixture(scope="module")
+def lab(provider: str) -> Iterator[Lab]:
+    yield from make_lab("api-cluster", "guide", provider)
+
+
+def group(lab: Lab) -> str:
+    return api_cluster.group(lab.ctx)
+
+
+def holder(lab: Lab) -> str:
+    """The API node running g_services_api, once every group of the lab runs whole and nothing is pending."""
+    return lab.settle()[group(lab)]
+
+
+def peer(lab: Lab, node: str) -> str:
+    return next(n for n in lab.cluster_nodes if n != node)
+
+
+def members(lab: Lab) -> list[str]:
+    return bounds.group_members(lab.pcmk.cib_resources(), group(lab))
+
+
+def api_services(lab: Lab) -> list[str]:
+    return lab.playbook.services(lab.ctx)
+
+
+def move_bound_ms(lab: Lab, *, stop_first: bool) -> int:
+    """The API group's move: membership (a crash) + every member's start (+ stop) timeout, as the CIB has them."""
+    return bounds.failover_bound_ms(lab.opts, lab.pcmk.cib_resources(), group(lab), stop_first=stop_first)
+
+
+# pacemaker-execd's line for each finished op (pacemaker.log, info): "p_keystone stop (call 20, PID 574) exited with
+# status 0 (execution time 3.343s after being queued 2ms)"
+EXEC_TIME = r"{rsc} {task} \(call \d+, PID \d+\) exited with status 0 \(execution time ([\d.]+)(ms|s)\b"
+
+
+def restart_in_place_ms(lab: Lab, node: str, primitive: str) -> tuple[int, str]:
+    """The most a dead `primitive` can cost: its next monitor (interval + timeout), then the restart of it and the
+    members after it (a group restarts what follows a failed member) as long as it took: the latest stop and start
+    of each on `node`, their execution times from pacemaker-execd's lines (crm_mon -o keeps only the last op).
+    (ms, how it was counted)"""
+    cib, after = lab.pcmk.cib_resources(), members(lab)[members(lab).index(primitive) :]
+    monitor = bounds.op_ms(cib, primitive, "monitor", "interval") + bounds.op_ms(cib, primitive, "monitor")
+    log = "\n".join(lab.pcmk.pacemaker_log(node))
+    took: dict[str, int | None] = {}
+    for m in after:
+        for task in ("stop", "start"):
+            found = re.findall(EXEC_TIME.format(rsc=re.escape(m), task=task), log)
+            took[f"{m}:{task}"] = round(float(found[-1][0]) * (1 if found[-1][1] == "ms" else 1000)) if found else None
+    assert all(v is not None for v in took.values()), f"the restart's ops on {node} (pacemaker.log): {took}"
+    restart = sum(v for v in took.values() if v is not None)
+    return monitor + restart, f"monitor interval + timeout {monitor} ms + the restart's ops {took} (pacemaker-execd)"
+
+
+def image_checks(res: TrialResult) -> list[str]:
+    return [c.name for c in res.checks if "image" in c.name]
+
+
+@pytest.mark.smoke
+def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab: Lab) -> None:
+    """ch. 3's pair and the API nodes are two corosync clusters (each node's quorumtool lists its own cluster's
+    nodes only); g_services_api holds the API VIP and the services in the guide's order, with the lab's agents;
+    Keystone and Glance listen on the API VIP on the node that holds it (the guide's bind_host), nowhere else."""
+    for nodes in lab.scenario.clusters.values():
+        for n in nodes:
+            assert pacemaker.members_are(pacemaker.corosync_members(lab.ctx, n), nodes), n
+    sc = lab.scenario
+    vip = sc.vip_for(next(iter(keystone.ports(sc))))
+    expected = [vip.resource, "p_keystone"] + (["p_fs_glance", "p_glance-api"] if glance.enabled(sc) else [])
+    assert members(lab) == expected
+    cib = lab.pcmk.cib_resources()
+    assert 'provider="halab" type="keystone"' in cib
+    active = holder(lab)
+    ports = [sc.services[s].port for s in keystone.ports(sc)] + ([sc.services[glance.SERVICE].port]
+                                                                 if glance.enabled(sc) else [])  # fmt: skip
+    listening = lab.provider.run(active, "ss -Htln", timeout=15).stdout
+    for port in ports:
+        assert f"{vip.address}:{port} " in listening, f"nothing on {vip.address}:{port} on {active}: {listening}"
+    idle = lab.provider.run(peer(lab, active), "ss -Htln", timeout=15).stdout
+    assert not any(f":{p} " in idle for p in ports), f"{peer(lab, active)} listens on an API port: {idle}"
+
+
+@pytest.mark.smoke
+def test_openstack_cli_gets_a_token_and_stores_an_image_through_the_api_vip(lab: Lab) -> None:
+    """The stock `openstack` CLI on the client node: a Fernet token through the API VIP, every endpoint at the VIP,
+    an image uploaded, listed, downloaded whole (sha256) and deleted."""
+    sc = lab.scenario
+    assert openstack(lab, "token issue -f value -c id").startswith("gAAAAA"), "not a Fernet token"
+    urls = set(openstack(lab, "endpoint list -f value -c URL").split())
+    expected = {keystone.url(sc, s) for s in keystone.ports(sc)} | ({glance.url(sc)} if glance.enabled(sc) else set())
+    assert urls == expected, urls
+    if not glance.enabled(sc):
+        return
+    name = f"cli-{time.time_ns()}"
+    made = openstack(lab, f"image create --file /etc/services --disk-format raw --container-format bare {name} "
+                          "-f value -c id")  # fmt: skip
+    assert name in openstack(lab, "image list -f value -c Name").split()
+    want = lab.provider.run(lab.client, "sha256sum /etc/services", check=True).stdout.split()[0]
+    token = openstack(lab, "token issue -f value -c id")
+    got = keystone.probe(lab.ctx, lab.client, "sha256", f"{glance.url(sc)}v2/images/{made}/file", "10", stdin=token)
+    assert got == f"sha256 {want}"
+    openstack(lab, f"image delete {made}")
+
+
+def test_crash_of_the_active_api_node_moves_the_group_to_the_peer(lab: Lab) -> None:
+    """Power cut on the node running g_services_api: the VIP and every service come up on the peer; tokens and
+    images are back within the membership change + the members' start timeouts; the image uploaded before the
+    crash is there after, same sha256 (the store is p_fs_glance's disk); the token issued before validates."""
+    victim = holder(lab)
+    survivor = peer(lab, victim)
+    with lab.trial("crash-active-api") as t:
+        t.fault("crash", victim)
+        placed = t.settle(on=survivor, avoid=victim)
+        t.clients_back()
+        t.heal("crash", victim)
+        bound = move_bound_ms(lab, stop_first=False) + t.resolution_ms
+        res = t.finish(bounds_ms=dict.fromkeys(api_services(lab), bound), membership_change=True)
+    assert placed[group(lab)] == survivor
+    crash = [e for e in res.events if e.fault == "crash" and not e.flap]
+    assert {e.service for e in crash} == set(api_services(lab)), [e.service for e in crash]
+    for ev in crash:
+        assert ev.downtime_ms is not None and ev.downtime_ms > 0, f"{ev.service}: no gap seen: the client is blind"
+        assert ev.vip_to == [survivor], f"{ev.vip} should have moved to {survivor}: {ev.vip_to}"
+        assert_floor_holds(ev)
+    if glance.enabled(lab.scenario):
+        assert image_checks(res), "the trial ran no image check"
+    report_failback(t, res, victim)
+    assert_checks(res)
+
+
+def test_killed_keystone_is_recovered_in_place_by_its_api_monitor(lab: Lab) -> None:
+    """kill -9 of Keystone's uwsgi on the active API node: p_keystone's monitor (it asks for a token) notices,
+    Pacemaker restarts it and the members after it in place, within monitor interval + timeout + their stops and
+    starts; the group does not move; Pacemaker's fail count says its monitor saw the failure."""
+    node = holder(lab)
+    cib = lab.pcmk.cib_resources()
+    deadline_s = (bounds.monitor_recovery_bound_ms(cib, "p_keystone") + move_bound_ms(lab, stop_first=True)) / 1000
+    with lab.trial("kill-keystone") as t:
+        t.fault("kill_service", node, service="keystone")
+        until(lambda: lab.provider.run(node, "crm_failcount --query -r p_keystone -q", timeout=15).stdout.strip()
+              not in ("", "0"), timeout=deadline_s, what=f"p_keystone's fail count on {node} above 0",
+              seen=lambda: lab.status())  # fmt: skip
+        t.settle(on=node, timeout=deadline_s)
+        t.clients_back()
+        res = t.finish(bounds_ms=dict.fromkeys(api_services(lab), int(deadline_s * 1000)))
+    try:
+        assert res.placement_after[group(lab)] == node, "a killed Keystone should be restarted where it was"
+        limit, how = restart_in_place_ms(lab, node, "p_keystone")
+        for svc in api_services(lab):
+            out = res.outages[svc]
+            assert out.downtime_ms is not None and out.downtime_ms > 0, f"{svc} never failed: the fault went unseen"
+            assert out.downtime_ms <= limit + t.resolution_ms, f"{svc}: {out.downtime_ms} ms, limit {how}"
+        lab.report.notes.append(f"{t.name}: the restart's limit: {how} + the history's resolution")
+        assert_checks(res)
+    finally:  # the next test starts with no failure recorded, whatever this one found
+        lab.provider.run(node, "crm resource cleanup p_keystone", timeout=60)
+        lab.settle(on=node)
+
+
+def test_standby_of_the_active_api_node_migrates_in_the_groups_order(lab: Lab) -> None:
+    """crm node standby: the group stops in reverse order on the node, then starts in order on the peer; back
+    online, a move back (no stickiness) is measured as the heal's event."""
+    node = holder(lab)
+    other = peer(lab, node)
+    with lab.trial("standby-api") as t:
+        t.fault("standby", node)
+        t.settle(on=other, avoid=node)
+        t.clients_back()
+        t.heal("standby", node)
+        res = t.finish(bounds_ms=dict.fromkeys(api_services(lab), move_bound_ms(lab, stop_first=True)
+                                               + t.resolution_ms))  # fmt: skip
+    since = datetime.fromtimestamp(t.fault_at or 0).replace(year=2000)
+    order = group_order(parse(lab.pcmk.pacemaker_log(), since=since), members(lab), node, other)
+    lab.report.checks.append(order)
+    assert order.passed, order.detail
+    for ev in (e for e in res.events if e.fault == "standby" and not e.flap):
+        assert_floor_holds(ev)
+    report_failback(t, res, node)
+    assert_checks(res)
+
+
+def test_crash_of_the_mysql_node_under_the_apis_is_served_through_without_a_restart(lab: Lab) -> None:
+    """Power cut on ch. 3's node holding g_mysql: the APIs fail while MySQL moves to the other node of ch. 3's
+    cluster, then serve again on the same API node with no restart of theirs (no fail count, no new start); the
+    tokens' and images' downtime is bounded by g_mysql's move plus the history's resolution."""
+    db = api_cluster.backend(lab.ctx)
+    mysql_group = lab.scenario.services["mysql"].group or ""
+    victim = active_passive.wait_settled(db, db.cluster_nodes[0])[mysql_group]
+    api_node = holder(lab)
+    prims = ("p_keystone", "p_glance-api") if glance.enabled(lab.scenario) else ("p_keystone",)
+
+    def failcounts() -> dict[str, str]:
+        return {p: lab.provider.run(api_node, f"crm_failcount --query -r {p} -q", timeout=15).stdout.strip() or "0"
+                for p in prims}  # fmt: skip
+
+    counted = failcounts()
+    starts = lab.provider.run(api_node, f"grep -c 'p_keystone_start_0' {pacemaker.LOG}", timeout=15).stdout.strip()
+    db_bound = bounds.failover_bound_ms(lab.opts, db.ask("cibadmin -Q --scope resources") or "", mysql_group)
+    with lab.trial("crash-mysql-under-apis") as t:
+        t.fault("crash", victim)
+        t.settle(avoid=victim)
+        t.clients_back()
+        t.heal("crash", victim)
+        res = t.finish(bounds_ms=dict.fromkeys(api_services(lab), db_bound + t.resolution_ms), membership_change=True)
+    assert res.placement_after[group(lab)] == api_node, "the APIs moved: MySQL's failover is not theirs"
+    for ev in (e for e in res.events if e.fault == "crash" and e.service in (TOKENS, IMAGES) and not e.flap):
+        assert ev.downtime_ms is not None and ev.downtime_ms > 0, f"{ev.service} never failed while MySQL moved"
+    assert failcounts() == counted, f"fail counts on {api_node} {counted} -> {failcounts()}: a monitor blamed the API"
+    again = lab.provider.run(api_node, f"grep -c 'p_keystone_start_0' {pacemaker.LOG}", timeout=15).stdout.strip()
+    assert again == starts, f"p_keystone started again on {api_node} ({starts} -> {again} starts)"
+    assert_checks(res)
+
+
+def test_freeze_of_the_active_api_node_without_fencing_is_a_double_vip(lab: Lab) -> None:
+    """Guide profile, no fencing: the frozen holder keeps the API VIP while its peer takes the group: the
+    observer sees the VIP on both nodes and the checkers report the split-brain."""
+    if lab.opts.stonith:
+        pytest.skip("this profile fences: a freeze is a fenced node, not a double VIP")
+    node = holder(lab)
+    vip = str(lab.scenario.vip_for(next(iter(keystone.ports(lab.scenario)))).address)
+    with lab.trial("freeze-active-api") as t:
+        t.fault("freeze", node)
+        t.settle(on=peer(lab, node), avoid=node)
+        until(lambda: double_vip_seen(t, vip), timeout=lab.playbook.recovery_deadline_s(lab.ctx),
+              what=f"{vip} on {node} (frozen) and its peer at once", seen=lambda: lab.status())  # fmt: skip
+        t.heal("freeze", node)
+        res = t.finish(expect_split_brain=True)
+    assert double_vip_seen(t, vip)
+    flagged = [c for c in res.checks if not c.passed and "vip" in c.name]
+    assert flagged, f"no check reports the double VIP: {[(c.name, c.passed) for c in res.checks]}"
+    assert VALIDATE in api_services(lab)

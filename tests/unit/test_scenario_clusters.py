@@ -1,0 +1,94 @@
+"""Two corosync clusters in one scenario (guide ch. 4's API nodes beside ch. 3's pair): the loader's rules, each
+cluster's own corosync.conf, and the context addressing one cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab.scenario import SCENARIO_DIR, ScenarioError, parse_scenario
+from provision import api_cluster, corosync, keystone
+from provision.context import Context
+from tests.unit.scenario_edits import DELETE, edited
+
+pytestmark = pytest.mark.unit
+
+PATH = Path("api-test.yaml")
+BASE: dict[str, Any] = yaml.safe_load((SCENARIO_DIR / "api-cluster.yaml").read_text())
+
+
+def error(*edits: tuple[str, Any]) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(edited(BASE, *edits), PATH)
+    return info.value
+
+
+def test_the_shipped_scenario_holds_two_clusters_and_the_api_one_is_under_test() -> None:
+    s = parse_scenario(BASE, PATH)
+    clusters = s.clusters
+    assert len(clusters) == 2
+    api = api_cluster.cluster_under_test(s)
+    assert all(s.nodes[n].has_role("api") for n in clusters[api])
+    assert not any(s.nodes[n].has_role("api") for c, nodes in clusters.items() if c != api for n in nodes)
+    assert s.cluster.nodelist_size == max(len(n) for n in clusters.values())  # corosync's token: per cluster
+
+
+def test_each_cluster_renders_its_own_nodelist_and_name() -> None:
+    s = parse_scenario(BASE, PATH)
+    names = set()
+    for cluster, nodes in s.clusters.items():
+        ctx = Context(s, "guide", None, None, cluster=cluster)  # type: ignore[arg-type]
+        assert ctx.cluster_nodes == nodes
+        conf = corosync.config(ctx)
+        listed = [ln.split(":", 1)[1].strip() for ln in conf.splitlines() if ln.strip().startswith("name:")]
+        assert listed == nodes, conf
+        names.add(next(ln for ln in conf.splitlines() if "cluster_name:" in ln))
+    assert len(names) == 2, "two clusters on one network must not share a cluster_name"
+
+
+def test_keystone_binds_the_vip_under_pacemaker_and_uses_ch3s_mysql() -> None:
+    s = parse_scenario(BASE, PATH)
+    vip = str(s.vip_for("keystone-public").address)
+    for n in keystone.nodes(s):
+        assert keystone.node_address(s, n) == vip  # the guide's bind_host = 192.168.42.103
+    assert keystone.database(s) == f"{s.vip_for('mysql').address}:{s.services['mysql'].port}"
+
+
+def test_the_api_group_lists_its_members_in_the_guides_order() -> None:
+    s = parse_scenario(BASE, PATH)
+    ctx = dataclasses.replace(Context(s, "guide", None, None), cluster=api_cluster.cluster_under_test(s))  # type: ignore[arg-type]
+    crm = api_cluster.crm(ctx, "/dev/loop7")
+    group = next(ln for ln in crm.splitlines() if ln.startswith("group "))
+    vip = s.vip_for("keystone-public").resource
+    assert group.split()[1:] == [api_cluster.group(ctx), vip, "p_keystone", "p_fs_glance", "p_glance-api"]
+    assert "ocf:halab:keystone" in crm and "ocf:halab:glance-api" in crm
+    assert 'os_password="' not in crm, "the admin's password must never be in the CIB"
+
+
+@pytest.mark.parametrize(
+    ("edits", "field", "words"),
+    [
+        ((("nodes.api2.cluster", DELETE),), "nodes.two_node", "two_node"),  # a 3-node cluster with two_node
+        ((("nodes.client.cluster", "api"),), "nodes.client.cluster", "pacemaker role"),
+        ((("nodes.api1.cluster", "API_1"),), "nodes.api1.cluster", "lower-case"),
+        ((("nodes.api2.roles", ["pacemaker"]),), "nodes.api2.roles", "api role"),
+        ((("services.mysql", DELETE), ("services.rabbitmq", DELETE)), "services", "mysql"),
+        ((("topology", "active-passive"),), "nodes", "one corosync cluster"),
+    ],
+)
+def test_a_scenario_of_clusters_that_cannot_work_is_one_clear_error(edits: tuple, field: str, words: str) -> None:
+    e = error(*edits)
+    assert words in str(e), str(e)
+    if field != "nodes.two_node":
+        assert e.field == field, str(e)
+    else:
+        assert e.field.endswith("two_node"), str(e)
+
+
+def test_services_share_a_group_only_behind_one_vip() -> None:
+    e = error(("services.glance-api.vip", "mysql"))
+    assert e.field == "services.glance-api.group" and "one VIP" in e.fix
