@@ -66,7 +66,7 @@ def under_pacemaker(scenario: Scenario) -> bool:
 
 
 def node_address(scenario: Scenario, node: str) -> str:
-    """Where Keystone listens on `node`: the VIP under Pacemaker (the guide's `bind_host = 192.168.42.103`), else
+    """Where Keystone listens on `node`: the VIP under Pacemaker (the guide's `bind_host` = the API VIP), else
     the node's address on the VIP's network."""
     if under_pacemaker(scenario):
         return _vip(scenario)[0]
