@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
+# The ops whose acknowledgement means "the service worked": a client's work. Probes (a TCP connect: uwsgi accepts
+# before Keystone's app has loaded) and the consumer's pauses are judged apart.
+WORK_FS = ("write", "publish", "issue", "validate", "upload", "list", "download")
 
 
 @dataclass(frozen=True)

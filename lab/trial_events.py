@@ -12,15 +12,12 @@ from lab.checks.availability import Outage, downtime_check, no_outage, outage, s
 from lab.checks.base import Check
 from lab.checks.floor import floor_check
 from lab.checks.split_brain import vip_timeline
-from lab.history import History
+from lab.history import WORK_FS, History
 from lab.report import Event
 
 if TYPE_CHECKING:
     from lab.trial import Trial
 
-# The ops whose acknowledgement means "the service worked" (probes are judged apart).
-# a client's work (the consumer's pauses are not)
-WORK_FS = ("write", "publish", "issue", "validate", "upload", "list", "download")
 
 
 @dataclass

@@ -97,8 +97,10 @@ def settings(ctx: Context) -> str:
     # memory (measured without a cache: one token took 500-700 ms of CPU on the lone active API node, and its
     # monitor's token timed out under the workload)
     cache = ["enabled = true", "backend = oslo_cache.memcache_pool", f"memcache_servers = {','.join(caches)}"]
+    # A memory cache is each uwsgi worker's own: the catalog, which provisioning changes after Keystone starts
+    # (Glance's endpoints), is not cached there (a worker that had cached it issued tokens without Glance in them)
     if not caches:
-        cache = ["enabled = true", "backend = dogpile.cache.memory"]
+        cache = ["enabled = true", "backend = dogpile.cache.memory", "[catalog]", "caching = false"]
     return "\n".join(
         [
             "[DEFAULT]",

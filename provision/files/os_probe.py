@@ -5,6 +5,10 @@ sends this file's text with `python3 -c` (nothing to copy onto the node), secret
     validate KEYSTONE_URL TIMEOUT                       < token             GET auth/tokens of the token itself (200)
     images KEYSTONE_URL GLANCE_URL USER PROJECT DOMAIN TIMEOUT  < password  a token, then GET v2/images (200)
     sha256 URL TIMEOUT                                  < token             GET URL: "sha256 <hex>" of its body
+
+token and images add, to an answer that is not the wanted one, what the service's own version document (no token,
+no database) answered: "500; versions 200" is a live service whose backend fails, "error timed out; versions error
+timed out" a hung one.
 """
 
 import hashlib
@@ -34,9 +38,23 @@ def token(url, user, project, domain, timeout):
     return status, resp.headers.get("X-Subject-Token", "") if resp else ""
 
 
+def asked(fn, *args):
+    """fn's answer, or what stopped it ("error timed out", "error Remote end closed connection ...")"""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        return f"error {exc}"
+
+
+def versions(url, timeout):
+    """The service's version document (Keystone's /v3/, Glance's /versions): served without a token or a database"""
+    return asked(lambda: call(urllib.request.Request(url), timeout)[0])
+
+
 def main(mode, *args):
     if mode == "token":
-        return token(*args)[0]
+        status = asked(lambda: token(*args)[0])
+        return status if status == 201 else f"{status}; versions {versions(args[0], args[-1])}"
     if mode == "validate":
         url, timeout = args
         t = sys.stdin.readline().strip()
@@ -44,10 +62,13 @@ def main(mode, *args):
                     timeout)[0]
     if mode == "images":
         keystone, glance, user, project, domain, timeout = args
-        status, t = token(keystone, user, project, domain, timeout)
-        if status != 201:
-            return f"token {status}"
-        return call(urllib.request.Request(glance + "v2/images", headers={"X-Auth-Token": t}), timeout)[0]
+        issued = asked(token, keystone, user, project, domain, timeout)
+        if isinstance(issued, str) or issued[0] != 201:
+            answer = f"token {issued if isinstance(issued, str) else issued[0]}"
+        else:
+            listing = urllib.request.Request(glance + "v2/images", headers={"X-Auth-Token": issued[1]})
+            answer = asked(lambda: call(listing, timeout)[0])
+        return answer if answer == 200 else f"{answer}; versions {versions(glance + 'versions', timeout)}"
     if mode == "sha256":
         url, timeout = args
         status, resp = call(urllib.request.Request(url, headers={"X-Auth-Token": sys.stdin.readline().strip()}),

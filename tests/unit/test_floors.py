@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def _ok(t: float, f: str = "write", service: str = "mysql") -> Op:
 
 
 def test_the_answer_is_the_first_ack_after_the_last_request_before_it() -> None:
-    h = History([_ok(99.0), Op(101.0, "w", "fail", "write", service="mysql"), _ok(103.25, "connect"), _ok(104.0)])
+    h = History([_ok(99.0), Op(101.0, "w", "fail", "write", service="mysql"), _ok(103.25), _ok(104.0)])
     assert first_answer(h, "mysql", 100.0) == 103.25
     assert answer_ms(h, "mysql", [100.0, 102.0]) == (102.0, 1250)  # a retried start counts from the retry
     assert answer_ms(h, "mysql", []) is None
@@ -77,8 +78,16 @@ def test_the_answer_is_the_first_ack_after_the_last_request_before_it() -> None:
     assert first_answer(h, "rabbitmq", 100.0) is None
 
 
+def test_a_tcp_accept_is_no_answer_the_service_gave() -> None:
+    """uwsgi accepts on Keystone's socket before Keystone's app has loaded: the probe's connect is not the answer
+    that ends the outage (a floor counted to it read 297 ms under a 6.9 s standby of p_keystone)."""
+    h = History([_ok(100.2, "connect", "keystone"), _ok(104.5, "issue", "keystone")])
+    assert first_answer(h, "keystone", 100.0) == 104.5
+    assert last_answer(h, "keystone", 104.0) is None
+
+
 def test_an_orderly_stop_counts_from_the_clients_last_answer_to_its_result() -> None:
-    h = History([_ok(99.0), _ok(100.5, "connect"), Op(100.7, "w", "fail", "write", service="mysql"), _ok(104.0)])
+    h = History([_ok(99.0), _ok(100.5), Op(100.7, "w", "fail", "write", service="mysql"), _ok(104.0)])
     assert last_answer(h, "mysql", 101.9) == 100.5
     assert stop_ms(h, "mysql", [101.9, 130.0]) == (101.9, 1400)
     assert stop_ms(h, "mysql", []) is None
@@ -109,11 +118,15 @@ def test_every_recorded_floor_is_at_or_below_its_downtime(path: Path) -> None:
         how = {"fs": tuple(d["fs"]), "max_gap_s": d["max_gap_s"], "stall_s": d.get("stall_s")}
         down = outage(h, fl.service, since=d["since"], **how).downtime_ms
         assert down is not None, f"{path.parent.name}: {fl.service} never recovered"
-        # the parts taken from the history are measured again here, not trusted
+        # the parts taken from the history are measured again here by today's rules, not trusted
         if fl.requested_at is not None:
-            assert answer_ms(h, fl.service, [fl.requested_at]) == (fl.requested_at, fl.answer_ms)
+            answer = answer_ms(h, fl.service, [fl.requested_at])
+            assert answer is not None, f"{path.parent.name}: {fl.service} never answered after its start request"
+            fl = dataclasses.replace(fl, answer_ms=answer[1])
         if fl.stopped_at is not None:
-            assert stop_ms(h, fl.service, [fl.stopped_at]) == (fl.stopped_at, fl.stop_ms)
+            stop = stop_ms(h, fl.service, [fl.stopped_at])
+            assert stop is not None, f"{path.parent.name}: {fl.service} had no answer before its stop"
+            fl = dataclasses.replace(fl, stop_ms=stop[1])
         assert fl.total_ms <= down, f"{path.parent.name}: {fl.service} floor {fl.to_dict()} > downtime {down} ms"
 
 

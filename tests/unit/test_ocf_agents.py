@@ -144,17 +144,32 @@ def test_the_service_is_its_process_group_and_stop_ends_all_of_it(tmp_path: Path
 
 @needs_resource_agents
 def test_the_monitor_judges_an_answer_by_what_failed(tmp_path: Path) -> None:
-    """The wanted answer passes; so, outside start, does a 5xx of the service's own or Keystone refusing its token
-    (the database moving under the APIs: a restart cures nothing); no answer fails (1); during start (OS_QUIET) only
+    """The wanted answer passes; so, outside start, does a failed request (5xx, no response, Keystone refusing
+    Glance's token) of a service whose version document answers 200 (the database moving under the APIs: a restart
+    cures nothing); a hung service, a failing version document or a refusal fails (1); during start (OS_QUIET) only
     the wanted answer passes."""
     r = lib_script(
         """
-        for a in 201 503 'token 500' 'error timed out' 401; do os_judge "$a" 201 probe; echo "$a=$?"; done
-        OS_QUIET=1; os_judge 503 201 probe; echo "start 503=$?"
+        for a in 201 '503; versions 200' 'token 500; versions 200' 'token error timed out; versions 200' \
+            'error Remote end closed connection without response; versions 200' \
+            'error timed out; versions error timed out' '503; versions 503' '401; versions 200'; do
+            os_judge "$a" 201 probe; echo "$a=$?"
+        done
+        OS_QUIET=1; os_judge '503; versions 200' 201 probe; echo "start 503=$?"
     """,
         tmp_path,
     )
     got = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
-    assert got == {"201": "0", "503": "0", "token 500": "0", "error timed out": "1", "401": "1", "start 503": "1"}, (
+    assert got == {
+        "201": "0",
+        "503; versions 200": "0",
+        "token 500; versions 200": "0",
+        "token error timed out; versions 200": "0",
+        "error Remote end closed connection without response; versions 200": "0",
+        "error timed out; versions error timed out": "1",
+        "503; versions 503": "1",
+        "401; versions 200": "1",
+        "start 503": "1",
+    }, (
         r.stdout + r.stderr
     )

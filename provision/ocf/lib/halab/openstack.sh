@@ -70,15 +70,17 @@ os_api_failed() {
     return $OCF_ERR_GENERIC
 }
 
-# os_judge ANSWER WANT WHAT: the monitor's verdict on an API answer. WANT is success; so, outside start, is an answer
-# that shows the service alive while what it stands on is not: a 5xx of its own (its database moving: ch. 3's MySQL
-# failing over under the APIs) or Keystone refusing the token it asked for ("token 5xx"). Restarting the service
-# would cure neither, and Pacemaker would stop the group on a healthy node. No answer at all is a failure (1).
+# os_judge ANSWER WANT WHAT: the monitor's verdict on an API answer (os_probe.py). WANT is success; so, outside
+# start, is a service that fails a request (a 5xx, no response at all, a timeout, no token from Keystone) while its
+# own version document, which needs no database, answers 200: it runs, what it stands on does not (ch. 3's MySQL
+# failing over under the APIs: Keystone's uwsgi then closes the token request without a response). Restarting it
+# would cure nothing and Pacemaker would stop the group on a healthy node. A refusal (401, 404), or a service whose
+# version document does not answer either (hung, frozen), is a failure (1).
 os_judge() {
     [ "$1" = "$2" ] && return $OCF_SUCCESS
     if [ -z "$OS_QUIET" ]; then
         case "$1" in
-            5[0-9][0-9]|"token 5"[0-9][0-9])
+            "5"[0-9][0-9]"; versions 200"|"error "*"; versions 200"|"token "*"; versions 200")
                 ocf_log warn "$3 answered $1: its backend fails, the service itself runs"; return $OCF_SUCCESS ;;
         esac
     fi

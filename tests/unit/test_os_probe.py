@@ -1,0 +1,85 @@
+"""provision/files/os_probe.py, the monitors' API questions, against a loopback HTTP server that answers as Keystone
+and Glance did while ch. 3's MySQL failed over under them (token requests closed without a response, image lists
+500, version documents 200), and as a hung service does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from provision import ocf_agents
+
+pytestmark = pytest.mark.unit
+
+
+class Service(BaseHTTPRequestHandler):
+    mode = "db-down"  # "up", "list-fails" (tokens, no list), "db-down" or "hung"
+
+    def _hung(self) -> bool:
+        if self.mode == "hung":
+            threading.Event().wait(3)  # past the probe's 1 s timeout
+        return self.mode == "hung"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self._hung():
+            return
+        if self.mode in ("up", "list-fails"):
+            self.send_response(201)
+            self.send_header("X-Subject-Token", "gAAAAA-token")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:  # Keystone's uwsgi: the app raised (DBConnectionError), nothing sent
+            self.close_connection = True
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self._hung():
+            return
+        status = 200 if self.path in ("/v3/", "/versions") or self.mode == "up" else 500
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def probe(mode: str, *args: str) -> str:
+    r = subprocess.run([sys.executable, str(ocf_agents.PROBE), mode, *args], input="secret\n", capture_output=True,
+                       text=True, timeout=30)  # fmt: skip
+    return r.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("mode", "token", "images"),
+    [
+        ("up", "201", "200"),
+        ("db-down", "error Remote end closed connection without response; versions 200", "token error Remote end "
+         "closed connection without response; versions 200"),  # fmt: skip
+        ("hung", "error timed out; versions error timed out", "token error timed out; versions error timed out"),
+    ],
+)
+def test_a_failed_answer_comes_with_what_the_version_document_said(url: str, mode: str, token: str,
+                                                                   images: str) -> None:  # fmt: skip
+    Service.mode = mode
+    assert probe("token", f"{url}v3/", "admin", "admin", "Default", "1") == token
+    assert probe("images", f"{url}v3/", url, "admin", "admin", "Default", "1") == images
+
+
+def test_a_live_glance_whose_list_fails(url: str) -> None:
+    """A token issued, the list a 500 (Glance's database gone), Glance's versions 200."""
+    Service.mode = "list-fails"
+    assert probe("images", f"{url}v3/", url, "admin", "admin", "Default", "1") == "500; versions 200"
