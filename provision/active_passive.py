@@ -62,15 +62,7 @@ def converge(ctx: Context) -> None:
         SERVICES[s].prepare_disk(ctx, first, dev)
     if ctx.drbd:
         drbd.release(ctx, services(ctx))
-    progress.note(f"corosync + pacemaker on {on}")
-    for n in nodes:
-        pacemaker.start_stack(ctx, n)
-    pacemaker.wait_online(ctx, first, nodes)
-    crm = [pacemaker.properties(ctx)]
-    if fencing.enabled(ctx):
-        for n in nodes:
-            fencing.install(ctx, n)
-        crm.append(fencing.crm(ctx))
+    crm = pacemaker.stack_up(ctx)
     if ctx.opts.ping_check:
         crm.append(pacemaker.connectivity(ctx, list(groups(ctx).values())))
     crm += [SERVICES[s].crm(ctx, dev) for s, dev in devs.items()]

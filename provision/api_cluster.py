@@ -19,7 +19,6 @@ from lab.scenario import Scenario
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import (
     active_passive,
-    fencing,
     glance,
     keystone,
     ocf_agents,
@@ -109,15 +108,7 @@ def converge(ctx: Context) -> None:
         # the empty XFS's root is the store: Glance's own, once (as mysql_install_db is MySQL's)
         ctx.provider.run(first, f"mount -t xfs {device} {STORE} && chown {glance.USER} {STORE}; rc=$?; "
                          f"umount {STORE}; exit $rc", check=True, timeout=60)  # fmt: skip
-    progress.note(f"corosync + pacemaker on {on}")
-    for n in nodes:
-        pacemaker.start_stack(ctx, n)
-    pacemaker.wait_online(ctx, first, nodes)
-    parts = [pacemaker.properties(ctx)]
-    if fencing.enabled(ctx):
-        for n in nodes:
-            fencing.install(ctx, n)
-        parts.append(fencing.crm(ctx))
+    parts = pacemaker.stack_up(ctx)
     progress.note(f"crm configure, then {group(ctx)} starting")
     pacemaker.configure(ctx, first, "\n".join([*parts, crm(ctx, device)]))
     keystone.await_answers({"vip": keystone.auth_url(ctx.scenario)},

@@ -12,7 +12,7 @@ from lab.checks.placement import online_nodes
 from lab.checks.quorum_parse import QuorumParseError, parse_quorumtool
 from lab.observer import QUORUM_CMD
 from lab.wait import until
-from provision import corosync
+from provision import corosync, fencing
 from provision.context import Context, render
 
 CRM_FILE = "/var/lib/pacemaker/halab.crm"
@@ -51,6 +51,22 @@ def start_stack(ctx: Context, node: str) -> None:
         )
     ctx.provider.start_daemon(node, "corosync -f", "/var/log/corosync/corosync.out")
     ctx.provider.start_daemon(node, "pacemakerd", "/var/log/pacemaker/pacemakerd.out")
+
+
+def stack_up(ctx: Context) -> list[str]:
+    """corosync + pacemaker on every node of the context's cluster, all online; returns the crm every cluster's
+    configuration begins with: its properties, then its fencing when the profile fences."""
+    nodes = ctx.cluster_nodes
+    progress.note(f"corosync + pacemaker on {', '.join(nodes)}")
+    for n in nodes:
+        start_stack(ctx, n)
+    wait_online(ctx, nodes[0], nodes)
+    crm = [properties(ctx)]
+    if fencing.enabled(ctx):
+        for n in nodes:
+            fencing.install(ctx, n)
+        crm.append(fencing.crm(ctx))
+    return crm
 
 
 def crm_mon_xml(ctx: Context, node: str) -> str | None:
