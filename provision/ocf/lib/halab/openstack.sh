@@ -74,8 +74,9 @@ os_api_failed() {
 # start, is a service that fails a request (a 5xx, no response at all, a timeout, no token from Keystone) while its
 # own version document, which needs no database, answers 200: it runs, what it stands on does not (ch. 3's MySQL
 # failing over under the APIs: Keystone's uwsgi then closes the token request without a response). Restarting it
-# would cure nothing and Pacemaker would stop the group on a healthy node. A refusal (401, 404), or a service whose
-# version document does not answer either (hung, frozen), is a failure (1).
+# would cure nothing and Pacemaker would stop the group on a healthy node. A refusal of the service's own (401,
+# 404), or a service whose version document does not answer either (hung, frozen), is a failure (1); Glance's
+# monitor finding Keystone refusing it ("token 401") is not Glance's failure.
 os_judge() {
     [ "$1" = "$2" ] && return $OCF_SUCCESS
     if [ -z "$OS_QUIET" ]; then
