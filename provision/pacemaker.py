@@ -79,7 +79,9 @@ def stack_deadline_s(ctx: Context) -> float:
     # knet needs a few tokens to bring links up. Bounded by those, not by a guess at speed; on an emulated CPU the
     # daemons' own work (the joins, the CIB's sync) is as slow as their ops, so it scales as their timeouts do
     # (measured under TCG: two nodes rejoining after a partition were not both online in crm_mon after 28.2 s).
-    timers_ms = 2 * dc_deadtime_ms(ctx) + 10 * ctx.opts.token_ms + ctx.opts.consensus_ms
+    # The token is the one corosync runs with (token_coefficient past two nodes): six of the guide's seven nodes
+    # started at once formed their membership after 45 s here, with the configured token's deadline at 21.6 s.
+    timers_ms = 2 * dc_deadtime_ms(ctx) + 10 * token_timeout_ms(ctx.opts) + ctx.opts.consensus_ms
     return timers_ms * timeout_scale(ctx) / 1000.0
 
 
