@@ -31,9 +31,6 @@ STOPPED = "Result of stop operation for {resource} on {node}"
 # A test allows a failover this many times its floor, plus the history's resolution: slower means something waited
 # that the timers and the agents did not make it wait (a failover 5x slower than it should be fails).
 LIMIT_FACTOR = 2
-# The ops that say the service answered a client: the same work whose failures and acks bound its outages
-# (lab/trial_events.py), so a floor's first answer is the one that ends the outage it is the floor of
-ANSWERS = WORK_FS
 
 
 @dataclass(frozen=True)
@@ -107,9 +104,10 @@ def logged(log_lines: Iterable[str], needle: str, *, since: float) -> list[float
 
 
 def first_answer(history: History, service: str, since: float) -> float | None:
-    """The first acknowledged op of `service` completed at or after `since` (work or probe)."""
+    """The first acknowledged op of `service`'s work completed at or after `since`: the same ops whose failures and
+    acks bound its outages, so a floor's first answer is the one that ends the outage it is the floor of."""
     for o in history.ops:
-        if o.time >= since and o.type == OK and o.service == service and o.f in ANSWERS:
+        if o.time >= since and o.type == OK and o.service == service and o.f in WORK_FS:
             return o.time
     return None
 
@@ -128,7 +126,7 @@ def answer_ms(history: History, service: str, requests: list[float]) -> tuple[fl
 
 def last_answer(history: History, service: str, before: float) -> float | None:
     """The last acknowledged op of `service` completed before `before`."""
-    done = [o.time for o in history.ops if o.time < before and o.type == OK and o.service == service and o.f in ANSWERS]
+    done = [o.time for o in history.ops if o.time < before and o.type == OK and o.service == service and o.f in WORK_FS]
     return max(done, default=None)
 
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from lab.trial import Trial
 
 
-
 @dataclass
 class Timing:
     outages: dict[str, Outage] = field(default_factory=dict)  # service -> its longest outage in the trial

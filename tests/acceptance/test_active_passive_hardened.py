@@ -68,7 +68,7 @@ def test_ring0_cut_moves_the_groups_to_the_connected_node(lab: Lab) -> None:
     assert_checks(res)
 
 
-@pytest.mark.smoke  # the contrast that matters most: tox -e libvirt-fencing runs it (on netns it skips: no fence device)
+@pytest.mark.smoke  # the contrast that matters most: tox -e libvirt-fencing runs it (netns skips it: no fence device)
 def test_frozen_active_node_is_fenced_before_the_peer_takes_over(fence_device: None, lab: Lab) -> None:
     """The contrast with the guide profile's freeze test (a split-brain there): the peer loses the frozen node, powers
     it off through fence_virsh, and only then starts its groups. No double VIP, no double mount."""

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.unit
 
 class Service(BaseHTTPRequestHandler):
     mode = "db-down"  # "up", "list-fails" (tokens, no list), "db-down" or "hung"
+    released = threading.Event()  # a hung request answers nothing until the test is over
 
     def _hung(self) -> bool:
         if self.mode == "hung":
-            threading.Event().wait(3)  # past the probe's 1 s timeout
+            self.released.wait(30)
         return self.mode == "hung"
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
@@ -51,9 +52,11 @@ class Service(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def url() -> Iterator[str]:
+    Service.released.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
+    Service.released.set()
     server.shutdown()
 
 
