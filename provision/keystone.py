@@ -241,18 +241,24 @@ def await_answers(
     timeout: float,
 ) -> None:
     """Until `ask(url)` answers `ok` for every target ({node or "vip": url}); a node where `running` says the
-    daemon (name, log) is gone fails the wait at once, naming it. A target that answered is not asked again."""
+    daemon (name, log) is gone on two polls in a row fails the wait at once, naming it: one miss alone can be a
+    glimpse of a process mid-exec (seen: pgrep found no uwsgi the instant after its start, then a running one). A
+    target that answered is not asked again."""
     seen: dict[str, str] = {}
+    missed: dict[str, int] = {}
 
     def answered() -> bool:
         for name, where in targets.items():
             if seen.get(name) == ok:
                 continue
-            if name != "vip" and not running(name):  # no sense waiting on: say why at once
-                raise WaitTimeout(f"{daemon[0]} is not running on {name}: see {daemon[1]} there")
             seen[name] = ask(where)
-            if seen[name] != ok:
-                return False
+            if seen[name] == ok:
+                continue
+            if name != "vip":
+                missed[name] = 0 if running(name) else missed.get(name, 0) + 1
+                if missed[name] >= 2:  # no sense waiting on: say why at once
+                    raise WaitTimeout(f"{daemon[0]} is not running on {name}: see {daemon[1]} there")
+            return False
         return True
 
     until(answered, timeout=timeout, interval=0.5, what=f"{ok} from {daemon[0]} at each of {list(targets)}",

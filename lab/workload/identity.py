@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import threading
 
 from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
@@ -17,6 +18,22 @@ from lab.workload.config import Endpoint, WorkloadConfig
 
 DOMAIN, PROJECT = "Default", "admin"
 VALIDATE_SUFFIX = "-validate"
+CLIENTS = 2  # the issuer and the validator, each its own loop
+
+
+def request_timeout_s(cfg: WorkloadConfig) -> float:
+    """How long each Keystone client waits for an answer before it gives up on the request (the connect: half)."""
+    return cfg.op_timeout_s * 2
+
+
+def abandoned_backlog_ms(cfg: WorkloadConfig, stall_ms: int) -> int:
+    """How long Keystone can take, once its workers stop hanging (a stall of `stall_ms`), to work off the requests
+    the clients gave up on meanwhile: uwsgi takes its listen queue in order, the abandoned ones first (seen after a
+    controller crash: 42 requests, 5.1 s, before the first answer a client still waited for). Each client gives up
+    one request per request_timeout_s plus interval; each is served within the workload's stall_s (slower is a
+    stall), one after another at worst."""
+    per_client = math.ceil(stall_ms / ((request_timeout_s(cfg) + cfg.interval_s) * 1000))
+    return CLIENTS * per_client * int(cfg.stall_s * 1000)
 
 
 def auth_body(ep: Endpoint) -> bytes:
@@ -107,7 +124,7 @@ def issuer(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event, first
     n = cfg.first_id
     while not stop.is_set():
         n += 1
-        token = _op(rec, "issue", ep.service, n, 201, (ep, cfg.op_timeout_s * 2, "POST", headers, auth_body(ep)))
+        token = _op(rec, "issue", ep.service, n, 201, (ep, request_timeout_s(cfg), "POST", headers, auth_body(ep)))
         first.set(token or "")
         stop.wait(cfg.interval_s)
 
@@ -124,5 +141,5 @@ def validator(cfg: WorkloadConfig, rec: JsonlRecorder, stop: threading.Event, fi
     n = cfg.first_id
     while not stop.is_set():
         n += 1
-        _op(rec, "validate", ep.service + VALIDATE_SUFFIX, n, 200, (ep, cfg.op_timeout_s * 2, "GET", headers, None))
+        _op(rec, "validate", ep.service + VALIDATE_SUFFIX, n, 200, (ep, request_timeout_s(cfg), "GET", headers, None))
         stop.wait(cfg.interval_s)

@@ -8,6 +8,7 @@ import shlex
 from lab.providers.base import Result
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
+from lab.workload import identity
 from provision import glance, haproxy, keystone, ocf_agents, rabbitmq_cluster
 from provision.active_active import IMAGES, TOKENS, VALIDATE
 
@@ -56,7 +57,8 @@ def crash_keeps_tokens_and_images(lab: Lab, t: Trial, node: str, front: str) -> 
     """Crash controller `node` inside trial `t`; HAProxy on `front` marks its Keystone and Glance DOWN; the clients
     come back; the node is powered on; the trial ends with bounds for tokens, validations and images: HAProxy's
     silent-server detection, plus its `timeout server` where `node` was galera_cluster's active server and HAProxy
-    keeps the sessions to it (haproxy.stalled_sessions_ms)."""
+    keeps the sessions to it (haproxy.stalled_sessions_ms), plus for Keystone the requests abandoned meanwhile
+    (identity.abandoned_backlog_ms)."""
     listens = {haproxy.listen_name(s) for s in real_services(lab)}
     # A crashed server sends no RST: each check waits out its connect timeout (haproxy.silent_down_ms); Keystone's
     # and Glance's pooled database connections to it hang until `timeout server` (measured here: 82 s, guide).
@@ -74,7 +76,9 @@ def crash_keeps_tokens_and_images(lab: Lab, t: Trial, node: str, front: str) -> 
     # the API stand-in also publishes to RabbitMQ: a mirrored queue whose master was on the silent node takes
     # confirms again once Erlang declares it down (net_ticktime)
     api_bound = bound + rabbitmq_cluster.silent_departure_bound_ms()
-    return t.finish(bounds_ms={TOKENS: bound, VALIDATE: bound, IMAGES: bound, "api": api_bound})
+    # once the stall ends, Keystone first works off the requests its clients gave up on during it (uwsgi's queue)
+    keystone_bound = bound + identity.abandoned_backlog_ms(t.cfg, db_stall)
+    return t.finish(bounds_ms={TOKENS: keystone_bound, VALIDATE: keystone_bound, IMAGES: bound, "api": api_bound})
 
 
 def ocf_tester(lab: Lab, node: str, agent: str, params: dict[str, str], timeout: float) -> Result:

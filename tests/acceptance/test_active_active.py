@@ -348,7 +348,8 @@ def test_crash_of_the_controller_serving_the_client_keeps_tokens_and_images_serv
     downloaded through the VIP once HAProxy has marked its servers DOWN; the run's first token, issued before the
     crash, still validates on the two that are left; the image uploaded before the crash comes back whole
     (image-intact): the gap is bounded by HAProxy's inter x fall, plus its `timeout server` where the node was also
-    galera_cluster's active server (pooled database connections hang that long)."""
+    galera_cluster's active server (pooled database connections hang that long), plus for Keystone the requests its
+    clients gave up on meanwhile, which it works off first."""
     keystone_or_skip(lab)
     front = master(lab)
     with lab.trial("crash-controller-serving-the-client") as t:

@@ -3,12 +3,14 @@ samples); its admin password goes on stdin, never into a command line; the API s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from lab.scenario import Scenario, load_scenario
+from lab.wait import WaitTimeout
 from lab.workload import identity
 from lab.workload.config import Endpoint
 from provision import api, keystone, memcached
@@ -82,3 +84,17 @@ def test_the_identity_client_authenticates_with_the_endpoints_account() -> None:
     user = body["auth"]["identity"]["password"]["user"]
     assert (user["name"], user["password"]) == ("admin", "pw-x")
     assert body["auth"]["scope"]["project"]["name"] == identity.PROJECT
+
+
+def test_await_answers_tolerates_one_glimpse_of_a_daemon_not_running_and_fails_on_two() -> None:
+    """A daemon that pgrep misses once (mid-exec) and then answers is waited for; one gone on two polls in a row
+    fails the wait at once, naming the node and its log, long before the deadline."""
+    answers = iter(["refused", "201"])
+    seen_running = iter([False, True])
+    keystone.await_answers({"controller1": "u"}, lambda u: next(answers), "201", lambda n: next(seen_running),
+                           ("keystone's uwsgi", "/var/log/k.log"), timeout=5)  # fmt: skip
+    t0 = time.monotonic()
+    with pytest.raises(WaitTimeout, match="keystone's uwsgi is not running on controller1: see /var/log/k.log"):
+        keystone.await_answers({"controller1": "u"}, lambda u: "refused", "201", lambda n: False,
+                               ("keystone's uwsgi", "/var/log/k.log"), timeout=30)  # fmt: skip
+    assert time.monotonic() - t0 < 5
