@@ -27,9 +27,11 @@ SERVICE_PROCESS = {
     "pacemaker": "pacemakerd",
     "keystone": "uwsgi",  # the only uwsgi of a node (provision/keystone.py)
     "glance": "glance-api",  # its launcher's name (provision/files/glance-api)
+    "cinder": "cinder-api",  # uwsgi under Cinder's name (provision/cinder.py)
 }
 SERVICES = (
     "mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone", "glance",
+    "cinder",
 )  # fmt: skip
 
 

@@ -9,7 +9,6 @@ the lab starts Glance's own eventlet server, one process (README, "Translations"
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 
@@ -61,7 +60,6 @@ def settings(ctx: Context, node: str, store: str) -> str:
     """glance-api.conf for `node` (carries two passwords: written 0600)."""
     sc = ctx.scenario
     db = f"mysql+pymysql://{DB_USER}:{ctx.secrets.glance_db_password}@{keystone.database(sc)}"
-    identity = keystone.auth_url(sc)
     caches = memcached.client_servers(sc)
     return "\n".join(
         [
@@ -72,16 +70,7 @@ def settings(ctx: Context, node: str, store: str) -> str:
             "enabled_backends = shared:file",
             "[database]",
             f"connection = {db}/{DATABASE}",
-            "[keystone_authtoken]",
-            f"www_authenticate_uri = {identity}",
-            f"auth_url = {identity}",
-            *([f"memcached_servers = {','.join(caches)}"] if caches else []),
-            "auth_type = password",
-            f"project_domain_name = {keystone.DOMAIN}",
-            f"user_domain_name = {keystone.DOMAIN}",
-            "project_name = service",
-            f"username = {SERVICE_USER}",
-            f"password = {ctx.secrets.glance_service_password}",
+            *keystone.authtoken_section(sc, SERVICE_USER, ctx.secrets.glance_service_password, caches),
             "[paste_deploy]",
             "flavor = keystone",
             f"config_file = {PASTE}",
@@ -149,13 +138,8 @@ def create_schema(ctx: Context, node: str, db_node: str | None = None) -> None:
 
 def register(ctx: Context, node: str) -> None:
     """Glance's service user, service and endpoints in Keystone (it must answer at its VIP), from `node`."""
-    p, sc = ctx.provider, ctx.scenario
-    script = f"{DIR}/keystone_register.py"
-    p.put(node, script, (FILES / "keystone_register.py").read_text(), mode=0o644)
-    args = [keystone.auth_url(sc), keystone.REGION, "glance", "image", url(sc), SERVICE_USER]
-    secrets = f"{ctx.secrets.keystone_admin_password}\n{ctx.secrets.glance_service_password}\n"
-    p.run(node, f"python3 {script} {' '.join(shlex.quote(a) for a in args)}", input=secrets.encode(), check=True,
-          timeout=120)  # fmt: skip
+    keystone.register_service(ctx, node, DIR, ("glance", "image", url(ctx.scenario)), SERVICE_USER,
+                              ctx.secrets.glance_service_password)  # fmt: skip
 
 
 def images_status(ctx: Context, node: str, glance_url: str) -> str:

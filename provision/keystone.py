@@ -205,6 +205,39 @@ def initialise(ctx: Context, node: str, db_node: str | None = None) -> float:
 
 
 PROBE_SOURCE = Path(__file__).resolve().parent / "files" / "os_probe.py"
+REGISTER_SOURCE = PROBE_SOURCE.with_name("keystone_register.py")
+
+
+def authtoken_section(scenario: Scenario, user: str, password: str, caches: list[str]) -> list[str]:
+    """A service's [keystone_authtoken] lines: keystonemiddleware checks tokens against Keystone at the VIP, as the
+    service's own user in the `service` project, caching them in `caches` (memcached servers) if any."""
+    identity = auth_url(scenario)
+    return [
+        "[keystone_authtoken]",
+        f"www_authenticate_uri = {identity}",
+        f"auth_url = {identity}",
+        *([f"memcached_servers = {','.join(caches)}"] if caches else []),
+        "auth_type = password",
+        f"project_domain_name = {DOMAIN}",
+        f"user_domain_name = {DOMAIN}",
+        "project_name = service",
+        f"username = {user}",
+        f"password = {password}",
+    ]
+
+
+def register_service(
+    ctx: Context, node: str, workdir: str, service: tuple[str, str, str], user: str, password: str
+) -> None:
+    """A service's user, its (name, type, URL) and its endpoints in Keystone, which must answer at its VIP, from
+    `node` (provision/files/keystone_register.py, copied into `workdir`); the passwords go in on stdin."""
+    p = ctx.provider
+    script = f"{workdir}/keystone_register.py"
+    p.put(node, script, REGISTER_SOURCE.read_text(), mode=0o644)
+    args = [auth_url(ctx.scenario), REGION, *service, user]
+    secrets = f"{ctx.secrets.keystone_admin_password}\n{password}\n"
+    p.run(node, f"python3 {script} {' '.join(shlex.quote(a) for a in args)}", input=secrets.encode(), check=True,
+          timeout=120)  # fmt: skip
 
 
 def probe(ctx: Context, node: str, *args: str, stdin: str, timeout: float = TOKEN_TIMEOUT_S) -> str:

@@ -16,6 +16,7 @@ LOGS = {
     "api": "/var/log/halab/api.log",
     "keystone": "/var/log/halab/keystone.log",  # uwsgi's and Keystone's own lines (provision/keystone.py)
     "glance": "/var/log/halab/glance-api.log",
+    "cinder": "/var/log/halab/cinder-api.log",
     "clustercheck": "/var/log/halab/clustercheck.log",
     "drbd": "/var/log/kern.log",
 }

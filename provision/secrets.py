@@ -25,6 +25,8 @@ class Secrets:
     credential_keys: tuple[str, ...] = ()
     glance_db_password: str = ""
     glance_service_password: str = ""  # Glance's own user in Keystone (keystonemiddleware checks tokens as it)
+    cinder_db_password: str = ""
+    cinder_service_password: str = ""
 
     @property
     def corosync_authkey(self) -> bytes:
@@ -56,6 +58,8 @@ def _fresh() -> Secrets:
         credential_keys=(fernet_key(), fernet_key()),
         glance_db_password=_password(),
         glance_service_password=_password(),
+        cinder_db_password=_password(),
+        cinder_service_password=_password(),
     )
 
 

@@ -4,11 +4,12 @@ sends this file's text with `python3 -c` (nothing to copy onto the node), secret
     token KEYSTONE_URL USER PROJECT DOMAIN TIMEOUT      < password          POST auth/tokens (201: issued)
     validate KEYSTONE_URL TIMEOUT                       < token             GET auth/tokens of the token itself (200)
     images KEYSTONE_URL GLANCE_URL USER PROJECT DOMAIN TIMEOUT  < password  a token, then GET v2/images (200)
+    volumes KEYSTONE_URL CINDER_URL USER PROJECT DOMAIN TIMEOUT < password  a token, then GET v3/<project>/volumes
     sha256 URL TIMEOUT                                  < token             GET URL: "sha256 <hex>" of its body
 
-token and images add, to an answer that is not the wanted one, what the service's own version document (no token,
-no database) answered: "500; versions 200" is a live service whose backend fails, "error timed out; versions error
-timed out" a hung one.
+token, images and volumes add, to an answer that is not the wanted one, what the service's own version document (no
+token, no database) answered: "500; versions 200" is a live service whose backend fails, "error timed out; versions
+error timed out" a hung one (Cinder's root, its version list, answers 300 Multiple Choices).
 """
 
 import hashlib
@@ -35,7 +36,13 @@ def token(url, user, project, domain, timeout):
     body = json.dumps({"auth": {"identity": ident, "scope": scope}}).encode()
     req = urllib.request.Request(url + "auth/tokens", body, {"Content-Type": "application/json"})
     status, resp = call(req, timeout)
-    return status, resp.headers.get("X-Subject-Token", "") if resp else ""
+    if not resp:
+        return status, "", ""
+    try:
+        project_id = json.loads(resp.read() or b"{}").get("token", {}).get("project", {}).get("id", "")
+    except ValueError:  # not Keystone's JSON: no project to list in
+        project_id = ""
+    return status, resp.headers.get("X-Subject-Token", ""), project_id
 
 
 def asked(fn, *args):
@@ -51,6 +58,19 @@ def versions(url, timeout):
     return asked(lambda: call(urllib.request.Request(url), timeout)[0])
 
 
+def listed(args, path, versions_path):
+    """A token, then GET path(service URL, project id) with it: 200, or what failed and what the service's version
+    document (service URL + versions_path) answered."""
+    keystone, service, user, project, domain, timeout = args
+    issued = asked(token, keystone, user, project, domain, timeout)
+    if isinstance(issued, str) or issued[0] != 201:
+        answer = f"token {issued if isinstance(issued, str) else issued[0]}"
+    else:
+        listing = urllib.request.Request(path(service, issued[2]), headers={"X-Auth-Token": issued[1]})
+        answer = asked(lambda: call(listing, timeout)[0])
+    return answer if answer == 200 else f"{answer}; versions {versions(service + versions_path, timeout)}"
+
+
 def main(mode, *args):
     if mode == "token":
         status = asked(lambda: token(*args)[0])
@@ -61,14 +81,9 @@ def main(mode, *args):
         return call(urllib.request.Request(url + "auth/tokens", headers={"X-Auth-Token": t, "X-Subject-Token": t}),
                     timeout)[0]
     if mode == "images":
-        keystone, glance, user, project, domain, timeout = args
-        issued = asked(token, keystone, user, project, domain, timeout)
-        if isinstance(issued, str) or issued[0] != 201:
-            answer = f"token {issued if isinstance(issued, str) else issued[0]}"
-        else:
-            listing = urllib.request.Request(glance + "v2/images", headers={"X-Auth-Token": issued[1]})
-            answer = asked(lambda: call(listing, timeout)[0])
-        return answer if answer == 200 else f"{answer}; versions {versions(glance + 'versions', timeout)}"
+        return listed(args, lambda base, _project: base + "v2/images", "versions")
+    if mode == "volumes":
+        return listed(args, lambda base, project: f"{base}v3/{project}/volumes", "")
     if mode == "sha256":
         url, timeout = args
         status, resp = call(urllib.request.Request(url, headers={"X-Auth-Token": sys.stdin.readline().strip()}),

@@ -395,8 +395,9 @@ def test_log_globs_come_from_provision_logs_by_role() -> None:
         logs.LOGS["galera"],
         logs.LOGS["clustercheck"],
         logs.LOGS["api"],
-        logs.LOGS["keystone"],  # Keystone and Glance run on the api nodes
+        logs.LOGS["keystone"],  # the OpenStack APIs run on the api nodes
         logs.LOGS["glance"],
+        logs.LOGS["cinder"],
     ]
     assert el.globs(("client",), False) == []
 

@@ -1,6 +1,6 @@
 """provision/files/os_probe.py, the monitors' API questions, against a loopback HTTP server that answers as Keystone
 and Glance did while ch. 3's MySQL failed over under them (token requests closed without a response, image lists
-500, version documents 200), and as a hung service does."""
+500, version documents 200), and as a hung service does; Cinder's volume list is asked in the token's project."""
 
 from __future__ import annotations
 
@@ -31,17 +31,26 @@ class Service(BaseHTTPRequestHandler):
         if self._hung():
             return
         if self.mode in ("up", "list-fails"):
+            body = b'{"token": {"project": {"id": "p1d"}}}'
             self.send_response(201)
             self.send_header("X-Subject-Token", "gAAAAA-token")
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
         else:  # Keystone's uwsgi: the app raised (DBConnectionError), nothing sent
             self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802
         if self._hung():
             return
-        status = 200 if self.path in ("/v3/", "/versions") or self.mode == "up" else 500
+        if self.path == "/":  # Cinder's root: its version list, 300 Multiple Choices
+            status = 300
+        elif self.path.endswith("/volumes") and self.path != "/v3/p1d/volumes":  # another project's: none here
+            status = 404
+        elif self.path in ("/v3/", "/versions") or self.mode == "up":
+            status = 200
+        else:
+            status = 500
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -86,3 +95,16 @@ def test_a_live_glance_whose_list_fails(url: str) -> None:
     """A token issued, the list a 500 (Glance's database gone), Glance's versions 200."""
     Service.mode = "list-fails"
     assert probe("images", f"{url}v3/", url, "admin", "admin", "Default", "1") == "500; versions 200"
+
+
+def test_cinders_volume_list_is_asked_in_the_tokens_project(url: str) -> None:
+    """The volume list is the token's project's (v3/<project id>/volumes): 200 up; a failing one says what Cinder's
+    root (300, its version list) answered."""
+    Service.mode = "up"
+    assert probe("volumes", f"{url}v3/", url, "admin", "admin", "Default", "1") == "200"
+    Service.mode = "list-fails"
+    assert probe("volumes", f"{url}v3/", url, "admin", "admin", "Default", "1") == "500; versions 300"
+    Service.mode = "db-down"
+    assert probe("volumes", f"{url}v3/", url, "admin", "admin", "Default", "1") == (
+        "token error Remote end closed connection without response; versions 300"
+    )

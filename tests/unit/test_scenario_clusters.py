@@ -64,8 +64,10 @@ def test_the_api_group_lists_its_members_in_the_guides_order() -> None:
     crm = api_cluster.crm(ctx, "/dev/loop7")
     group = next(ln for ln in crm.splitlines() if ln.startswith("group "))
     vip = s.vip_for("keystone-public").resource
-    assert group.split()[1:] == [api_cluster.group(ctx), vip, "p_keystone", "p_fs_glance", "p_glance-api"]
-    assert "ocf:halab:keystone" in crm and "ocf:halab:glance-api" in crm
+    assert group.split()[1:] == [
+        api_cluster.group(ctx), vip, "p_keystone", "p_fs_glance", "p_glance-api", "p_cinder-api"
+    ]  # fmt: skip
+    assert all(f"ocf:halab:{a}" in crm for a in ("keystone", "glance-api", "cinder-api"))
     assert 'os_password="' not in crm, "the admin's password must never be in the CIB"
 
 

@@ -76,12 +76,13 @@ os_api_failed() {
 # failing over under the APIs: Keystone's uwsgi then closes the token request without a response). Restarting it
 # would cure nothing and Pacemaker would stop the group on a healthy node. A refusal of the service's own (401,
 # 404), or a service whose version document does not answer either (hung, frozen), is a failure (1); Glance's
-# monitor finding Keystone refusing it ("token 401") is not Glance's failure.
+# monitor finding Keystone refusing it ("token 401") is not Glance's failure. Cinder's version list, its root,
+# answers 300 (Multiple Choices).
 os_judge() {
     [ "$1" = "$2" ] && return $OCF_SUCCESS
     if [ -z "$OS_QUIET" ]; then
         case "$1" in
-            "5"[0-9][0-9]"; versions 200"|"error "*"; versions 200"|"token "*"; versions 200")
+            "5"[0-9][0-9]"; versions "[23]00|"error "*"; versions "[23]00|"token "*"; versions "[23]00)
                 ocf_log warn "$3 answered $1: its backend fails, the service itself runs"; return $OCF_SUCCESS ;;
         esac
     fi
