@@ -27,11 +27,12 @@ SERVICE_PROCESS = {
     "pacemaker": "pacemakerd",
     "keystone": "uwsgi",  # the only uwsgi of a node (provision/keystone.py)
     "glance": "glance-api",  # its launcher's name (provision/files/glance-api)
-    "cinder": "cinder-api",  # uwsgi under Cinder's name (provision/cinder.py)
+    "cinder": "cinder-api",  # uwsgi under Cinder's name (provision/uwsgi_api.py)
+    "neutron": "neutron-server",  # uwsgi under Neutron's name
 }
 SERVICES = (
     "mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone", "glance",
-    "cinder",
+    "cinder", "neutron",
 )  # fmt: skip
 
 

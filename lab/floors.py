@@ -7,7 +7,8 @@ path. The service member's own start is not: its agent polls (ocf:heartbeat:mysq
 already up, rabbitmq-server polls its CLI) and the clients are served before the agent returns. For it the floor
 counts only the time from its start request (pacemaker.log on the new node) to the first answer the clients got
 (the history). The service's own stop is left out for the same reason: its agent polls for the process to exit.
-A crash or freeze adds what corosync's timers make unavoidable before anything moves: token + consensus.
+A crash or freeze adds what corosync's timers make unavoidable before anything moves: token + consensus, less
+what the token may have been held before the fault (bounds.membership_floor_ms).
 
 Every part is a duration measured on one clock, or a timer; summed, they are a lower bound because the parts
 happen one after another and each is a part of the outage: answered - request <= end - request, and the request
@@ -36,7 +37,7 @@ LIMIT_FACTOR = 2
 @dataclass(frozen=True)
 class Floor:
     service: str
-    membership_ms: int  # corosync token + consensus; 0 when the fault keeps the membership
+    membership_ms: int  # corosync token + consensus - 2 x hold; 0 when the fault keeps the membership
     chain_ms: dict[str, int] = field(default_factory=dict)  # "node:resource:task" -> exec-time, one after another
     answer_ms: int = 0  # the service member's start request until the clients' first answer
     requested_at: float | None = None  # epoch of that start request (pacemaker.log of the new node)

@@ -1,12 +1,14 @@
 """Guide ch. 2-4 end to end: ch. 3's pair (g_mysql, g_rabbitmq: provision/active_passive.py, unchanged), then the
 API nodes' own corosync + Pacemaker cluster running g_services_api (p_api-ip, p_keystone, p_fs_glance,
-p_glance-api, p_cinder-api) with the lab's OCF agents, Keystone, Glance and Cinder bound to the API VIP and storing
-in ch. 3's MySQL through its VIP. The harness's cluster under test is the API cluster (its quorum, placement and
-floors); faults reach ch. 3's nodes too (`holder:g_mysql`)."""
+p_glance-api, p_cinder-api, p_neutron-server) with the lab's OCF agents, Keystone, Glance, Cinder and Neutron bound
+to the API VIP and storing in ch. 3's MySQL through its VIP. The harness's cluster under test is the API cluster
+(its quorum, placement and floors); faults reach ch. 3's nodes too (`holder:g_mysql`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,10 +24,12 @@ from provision import (
     cinder,
     glance,
     keystone,
+    neutron,
     ocf_agents,
     pacemaker,
     pacemaker_floor,
     pacemaker_groups,
+    uwsgi_api,
 )
 from provision.context import Context, render
 
@@ -38,7 +42,13 @@ STORE = "/var/lib/glance/images"  # p_fs_glance's mount point: Glance's file sto
 # workload ("greenlet.error: cannot switch to a different thread": an eventlet semaphore some library takes,
 # waited on across threads), its listen queue full until the start timed out. Two workers serve two at once.
 KEYSTONE_PROCESSES = 2
-PACKAGES = [*active_passive.PACKAGES, "python3-keystone", "uwsgi-plugin-python3", "python3-glance", "python3-cinder"]
+PACKAGES = [*active_passive.PACKAGES, "python3-keystone", "uwsgi-plugin-python3", "python3-glance", "python3-cinder",
+            "python3-neutron"]  # fmt: skip
+# ch. 4's APIs under uwsgi, in the group's order after Glance: (the API, its primitive, its configuration)
+UWSGI_APIS: tuple[tuple[uwsgi_api.UwsgiApi, str, Callable[[Context], str]], ...] = (
+    (cinder.API, "p_cinder-api", cinder.settings),
+    (neutron.API, "p_neutron-server", neutron.settings),
+)
 
 
 def cluster_under_test(scenario: Scenario) -> str:
@@ -77,8 +87,9 @@ def _configure_node(ctx: Context, node: str) -> None:
     keystone.configure_node(ctx, node)
     if glance.enabled(ctx.scenario):
         glance.configure_node(ctx, node, STORE)
-    if cinder.enabled(ctx.scenario):
-        cinder.configure_node(ctx, node)
+    for api_, _primitive, settings in UWSGI_APIS:
+        if uwsgi_api.enabled(api_, ctx.scenario):
+            uwsgi_api.configure_node(api_, ctx, node, settings(ctx))
     ocf_agents.install(ctx, node)
 
 
@@ -88,10 +99,15 @@ def crm(ctx: Context, device: str | None) -> str:
     first = ctx.cluster_nodes[0]  # the parameters are the same on every node here: all bind the VIP
     gl = ocf_agents.glance_params(ctx, first) if glance.enabled(sc) else None
     ks = ocf_agents.keystone_params(ctx, first) | {"processes": str(KEYSTONE_PROCESSES), "threads": "1"}
-    cn = ocf_agents.cinder_params(ctx) if cinder.enabled(sc) else None
+    cn = ocf_agents.cinder_params(ctx) if uwsgi_api.enabled(cinder.API, sc) else None
+    nt = ocf_agents.neutron_params(ctx) if uwsgi_api.enabled(neutron.API, sc) else None
     return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address,
                   prefixlen=sc.networks[vip.network].cidr.prefixlen, keystone=ks,
-                  glance=gl, cinder=cn, device=device, store=STORE, group=group(ctx))  # fmt: skip
+                  glance=gl, cinder=cn, neutron=nt, device=device, store=STORE, group=group(ctx))  # fmt: skip
+
+
+def _asked(api_: uwsgi_api.UwsgiApi, ctx: Context, client: str, _where: str) -> str:
+    return uwsgi_api.status(api_, ctx, client)
 
 
 def converge(ctx: Context) -> None:
@@ -101,12 +117,13 @@ def converge(ctx: Context) -> None:
     nodes, first, client = ctx.cluster_nodes, ctx.cluster_nodes[0], ctx.scenario.nodes_with_role("client")[0].name
     db_node = active_passive.wait_settled(db, db.cluster_nodes[0])[db.scenario.services["mysql"].group or ""]
     on = ", ".join(nodes)
-    progress.note(f"keystone, glance and cinder configuration and the lab's OCF agents on {on}")
+    progress.note(f"the APIs' configuration and the lab's OCF agents on {on}")
     _parallel(lambda n: _configure_node(ctx, n), nodes)
     progress.note(f"the services' schemas in ch. 3's MySQL (on {db_node}), from {first}")
     ctx.measured["keystone_initialise_s"] = keystone.initialise(ctx, first, db_node)
-    if cinder.enabled(ctx.scenario):
-        cinder.create_schema(ctx, first, db_node)
+    for api_, _primitive, _settings in UWSGI_APIS:
+        if uwsgi_api.enabled(api_, ctx.scenario):
+            uwsgi_api.create_schema(api_, ctx, first, db_node)
     device = None
     if glance.enabled(ctx.scenario):
         glance.create_schema(ctx, first, db_node)
@@ -127,13 +144,15 @@ def converge(ctx: Context) -> None:
         keystone.await_answers({"vip": glance.url(ctx.scenario)},
                                lambda where: glance.images_status(ctx, client, where), "200", lambda _n: True,
                                ("p_glance-api", glance.LOG), recovery_deadline_s(ctx))  # fmt: skip
-    if cinder.enabled(ctx.scenario):
-        progress.note("cinder's service user and endpoints, then p_cinder-api starting")
-        cinder.register(ctx, first)
-        ctx.provider.run(first, "crm resource start p_cinder-api", check=True, timeout=60)
-        keystone.await_answers({"vip": cinder.url(ctx.scenario)}, lambda _w: cinder.volumes_status(ctx, client),
-                               "200", lambda _n: True, ("p_cinder-api", cinder.LOG),
-                               recovery_deadline_s(ctx))  # fmt: skip
+    for api_, primitive, _settings in UWSGI_APIS:
+        if uwsgi_api.enabled(api_, ctx.scenario):
+            progress.note(f"{api_.service}'s service user and endpoints, then {primitive} starting")
+            uwsgi_api.register(api_, ctx, first)
+            ctx.provider.run(first, f"crm resource start {primitive}", check=True, timeout=60)
+            keystone.await_answers({"vip": uwsgi_api.url(api_, ctx.scenario)},
+                                   functools.partial(_asked, api_, ctx, client), "200", lambda _n: True,
+                                   (primitive, api_.log_file),
+                                   recovery_deadline_s(ctx))  # fmt: skip
     settle(ctx)
 
 
@@ -234,6 +253,7 @@ def status(ctx: Context) -> str:
 
 def notes(ctx: Context) -> list[str]:
     return active_passive.notes(backend(ctx)) + [
-        "ch. 4: p_neutron-server and p_ceilometer-agent-central are not built yet; g_services_api runs p_api-ip, "
-        "p_keystone, p_fs_glance, p_glance-api and p_cinder-api (p_glance-registry: gone since Queens)"
+        "ch. 4: p_ceilometer-agent-central is not built yet; g_services_api runs p_api-ip, p_keystone, "
+        "p_fs_glance, p_glance-api, p_cinder-api and p_neutron-server (Neutron's API; no RPC server: no Neutron "
+        "agent runs in the lab); p_glance-registry is gone since Queens"
     ]

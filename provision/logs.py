@@ -17,6 +17,7 @@ LOGS = {
     "keystone": "/var/log/halab/keystone.log",  # uwsgi's and Keystone's own lines (provision/keystone.py)
     "glance": "/var/log/halab/glance-api.log",
     "cinder": "/var/log/halab/cinder-api.log",
+    "neutron": "/var/log/halab/neutron-server.log",
     "clustercheck": "/var/log/halab/clustercheck.log",
     "drbd": "/var/log/kern.log",
 }

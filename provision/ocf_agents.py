@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision import cinder, glance, keystone
+from provision import cinder, glance, keystone, neutron, uwsgi_api
 from provision.context import Context
 
 SOURCE = Path(__file__).resolve().parent / "ocf"
 PROBE = Path(__file__).resolve().parent / "files" / "os_probe.py"  # the monitors' API questions
-AGENTS = ("keystone", "glance-api", "cinder-api")
+AGENTS = ("keystone", "glance-api", "cinder-api", "neutron-server")
 PROVIDER = "halab"
 # Pacemaker's OCF root, where it finds ocf:halab:* (2.1 reads no other): each node's own, an overlay on netns
 # (lab/providers/netns_boot.py)
@@ -86,18 +86,17 @@ def glance_params(ctx: Context, node: str) -> dict[str, str]:
     }
 
 
+
+def uwsgi_params(ctx: Context, api: uwsgi_api.UwsgiApi, agent: str) -> dict[str, str]:
+    """The parameters of an API under uwsgi (ocf:halab:<agent>): under the service's own name, on the API VIP."""
+    return uwsgi_api.agent_params(api, ctx) | _common_params(agent, keystone.auth_url(ctx.scenario))
+
+
 def cinder_params(ctx: Context) -> dict[str, str]:
-    """p_cinder-api's parameters: uwsgi, under Cinder's own name, on the API VIP (the guide's osapi_volume_listen)."""
-    return {
-        "config": cinder.CONF,
-        "wsgi": cinder.WSGI,
-        "binary": cinder.BINARY,
-        "listen": cinder.listen(ctx.scenario),
-        "url": cinder.url(ctx.scenario),
-        "processes": str(cinder.PROCESSES),
-        "threads": str(cinder.THREADS),
-        "user": cinder.USER.split(":")[0],
-        "group": cinder.USER.split(":")[1],
-        "log": cinder.LOG,
-        **_common_params("cinder-api", keystone.auth_url(ctx.scenario)),
-    }
+    """p_cinder-api's (the guide's osapi_volume_listen is the agent's listen)."""
+    return uwsgi_params(ctx, cinder.API, "cinder-api")
+
+
+def neutron_params(ctx: Context) -> dict[str, str]:
+    """p_neutron-server's (the guide's bind_host is the agent's listen)."""
+    return uwsgi_params(ctx, neutron.API, "neutron-server")

@@ -37,8 +37,8 @@ def group_floor(
     links = floors.chain(ops_xml, members, new, None if membership_change else old)
     if links is None:
         return None
-    membership = bounds.membership_ms(ctx.opts) if membership_change else 0
-    method = "corosync token + consensus, " if membership_change else ""
+    membership = bounds.membership_floor_ms(ctx.opts) if membership_change else 0
+    method = "corosync token + consensus - 2 x hold, " if membership_change else ""
     method += "exec-time of each member before the service (crm_mon -o)"
     if not ctx.provider.shared_clock:  # the nodes' logs and the client's history are on different clocks
         return Floor(

@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 
@@ -27,6 +27,8 @@ class Secrets:
     glance_service_password: str = ""  # Glance's own user in Keystone (keystonemiddleware checks tokens as it)
     cinder_db_password: str = ""
     cinder_service_password: str = ""
+    neutron_db_password: str = ""
+    neutron_service_password: str = ""
 
     @property
     def corosync_authkey(self) -> bytes:
@@ -60,31 +62,38 @@ def _fresh() -> Secrets:
         glance_service_password=_password(),
         cinder_db_password=_password(),
         cinder_service_password=_password(),
+        neutron_db_password=_password(),
+        neutron_service_password=_password(),
     )
 
 
 def read(path: Path) -> Secrets:
-    """The secrets saved at `path`; a field it lacks (a lab made before that field) stays at its default."""
-    data = json.loads(path.read_text())
+    """The secrets saved at `path`; a field it lacks (a lab made before that field) stays at its default, and one
+    this version does not know (a lab made by a newer checkout, sharing the state root) is left alone."""
+    known = {f.name for f in fields(Secrets)}
+    data = {k: v for k, v in json.loads(path.read_text()).items() if k in known}
     for key in ("fernet_keys", "credential_keys"):
         if key in data:
             data[key] = tuple(data[key])
     return Secrets(**data)
 
 
-def _save(path: Path, s: Secrets) -> None:
+def _save(path: Path, s: Secrets, extra: dict[str, object] | None = None) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(s), fh)
+        json.dump((extra or {}) | asdict(s), fh)
     tmp.replace(path)
 
 
 def load_or_create(state_dir: Path) -> Secrets:
     path = state_dir / "secrets.json"
+    extra: dict[str, object] = {}
     if path.exists():
         s = read(path)
+        known = {f.name for f in fields(Secrets)}
+        extra = {k: v for k, v in json.loads(path.read_text()).items() if k not in known}  # a newer checkout's
         missing = {k: v for k, v in asdict(_fresh()).items() if not getattr(s, k)}
         if not missing:
             return s
@@ -92,5 +101,5 @@ def load_or_create(state_dir: Path) -> Secrets:
     else:
         s = _fresh()
     state_dir.mkdir(parents=True, exist_ok=True)
-    _save(path, s)
+    _save(path, s, extra)
     return s

@@ -79,6 +79,10 @@ def resources_in_quorum(
     is reported (from each node's quorum loss on, no grace) and passes, unless `fail_when_ignored`."""
     name = "quorum-resources"
     qs, vs = quorum_samples(history), vip_samples(history)
+    # "gained" compares with what each node was last seen holding: a sample in which the observer heard from no one
+    # (the host loaded: every look past its timeout) shows no holder, and the next one seen with the VIP gained
+    # nothing (seen: a frozen minority's VIP "gained" 0 ms after such a sample)
+    seen = [holders for _, holders in vip_samples(history, heard_only=False)]
     if not qs or not vs:
         missing = " and ".join(w for w, s in (("quorum", qs), ("vip-holders", vs)) if not s)
         return Check(name, False, f"no {missing} samples recorded: nothing to judge")
@@ -88,7 +92,7 @@ def resources_in_quorum(
     found: list[_Held] = []
     unjudged = 0
     prev: tuple[float, dict[str, set[str]]] | None = None
-    for t, holders in vs:
+    for (t, holders), last_seen in zip(vs, seen, strict=True):
         i = bisect.bisect_right(times, t) - 1
         for key in list(open_):
             if key[1] not in holders.get(key[0], ()):
@@ -114,7 +118,7 @@ def resources_in_quorum(
                     open_[key] = _Held(vip, n, since, t, t, gained=gained)
                 held = open_[key]
                 held.last, held.samples = t, held.samples + 1
-        prev = (t, holders)
+        prev = (t, last_seen)
     found = sorted(found + list(open_.values()), key=lambda h: (h.first, h.vip, h.node))
     span = f"{len(vs)} VIP samples judged by {len(qs)} quorum samples" + (
         f" ({unjudged} holdings on nodes that had not answered, not judged)" if unjudged else ""

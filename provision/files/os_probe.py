@@ -5,11 +5,12 @@ sends this file's text with `python3 -c` (nothing to copy onto the node), secret
     validate KEYSTONE_URL TIMEOUT                       < token             GET auth/tokens of the token itself (200)
     images KEYSTONE_URL GLANCE_URL USER PROJECT DOMAIN TIMEOUT  < password  a token, then GET v2/images (200)
     volumes KEYSTONE_URL CINDER_URL USER PROJECT DOMAIN TIMEOUT < password  a token, then GET v3/<project>/volumes
+    networks KEYSTONE_URL NEUTRON_URL USER PROJECT DOMAIN TIMEOUT < password  a token, then GET v2.0/networks
     sha256 URL TIMEOUT                                  < token             GET URL: "sha256 <hex>" of its body
 
-token, images and volumes add, to an answer that is not the wanted one, what the service's own version document (no
-token, no database) answered: "500; versions 200" is a live service whose backend fails, "error timed out; versions
-error timed out" a hung one (Cinder's root, its version list, answers 300 Multiple Choices).
+token, images, volumes and networks add, to an answer that is not the wanted one, what the service's own version
+document (no token, no database) answered: "500; versions 200" is a live service whose backend fails, "error timed
+out; versions error timed out" a hung one (Cinder's root, its version list, answers 300 Multiple Choices).
 """
 
 import hashlib
@@ -84,6 +85,8 @@ def main(mode, *args):
         return listed(args, lambda base, _project: base + "v2/images", "versions")
     if mode == "volumes":
         return listed(args, lambda base, project: f"{base}v3/{project}/volumes", "")
+    if mode == "networks":
+        return listed(args, lambda base, _project: base + "v2.0/networks", "")
     if mode == "sha256":
         url, timeout = args
         status, resp = call(urllib.request.Request(url, headers={"X-Auth-Token": sys.stdin.readline().strip()}),

@@ -1,6 +1,6 @@
 """Guide ch. 4 (the API node cluster), profile `guide`: the API nodes' own Pacemaker cluster running
-g_services_api (the API VIP, Keystone, Glance's store, Glance and Cinder) through ch. 3's MySQL VIP, beside ch. 3's
-pair in the same lab; faults on either cluster, token and image downtime measured from the client's history."""
+g_services_api (the API VIP, Keystone, Glance's store, Glance, Cinder and Neutron) through ch. 3's MySQL VIP, beside
+ch. 3's pair in the same lab; faults on either cluster, token and image downtime measured from the client's history."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from lab.checks.ordering import group_order, parse
 from lab.fixtures import assert_checks, assert_floor_holds, double_vip_seen, make_lab, report_failback
 from lab.session import Lab, TrialResult
 from lab.wait import until
-from provision import active_passive, api_cluster, cinder, glance, keystone, ocf_agents, pacemaker
+from provision import active_passive, api_cluster, cinder, glance, keystone, neutron, ocf_agents, pacemaker, uwsgi_api
 from provision.api_cluster import IMAGES, TOKENS
 from tests.acceptance.openstack_cli import ocf_action, ocf_tester, openstack
 
@@ -85,22 +85,22 @@ def image_checks(res: TrialResult) -> list[str]:
 def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab: Lab) -> None:
     """ch. 3's pair and the API nodes are two corosync clusters (each node's quorumtool lists its own cluster's
     nodes only); g_services_api holds the API VIP and the services in the guide's order, with the lab's agents;
-    Keystone, Glance and Cinder listen on the API VIP on the node that holds it (the guide's bind_host), nowhere
-    else."""
+    Keystone, Glance, Cinder and Neutron listen on the API VIP on the node that holds it (the guide's bind_host),
+    nowhere else."""
     for nodes in lab.scenario.clusters.values():
         for n in nodes:
             assert pacemaker.members_are(pacemaker.corosync_members(lab.ctx, n), nodes), n
     sc = lab.scenario
     vip = sc.vip_for(next(iter(keystone.ports(sc))))
     expected = [vip.resource, "p_keystone"] + (["p_fs_glance", "p_glance-api"] if glance.enabled(sc) else [])
-    expected += ["p_cinder-api"] if cinder.enabled(sc) else []
+    expected += [primitive for a, primitive, _ in api_cluster.UWSGI_APIS if uwsgi_api.enabled(a, sc)]
     assert members(lab) == expected
     cib = lab.pcmk.cib_resources()
     assert 'provider="halab" type="keystone"' in cib
     active = holder(lab)
     ports = [sc.services[s].port for s in keystone.ports(sc)]
-    ports += [sc.services[s].port for s, on in ((glance.SERVICE, glance.enabled(sc)),
-                                                (cinder.SERVICE, cinder.enabled(sc))) if on]  # fmt: skip
+    ports += [sc.services[glance.SERVICE].port] if glance.enabled(sc) else []
+    ports += [sc.services[a.service].port for a, _, _ in api_cluster.UWSGI_APIS if uwsgi_api.enabled(a, sc)]
     listening = lab.provider.run(active, "ss -Htln", timeout=15).stdout
     for port in ports:
         assert f"{vip.address}:{port} " in listening, f"nothing on {vip.address}:{port} on {active}: {listening}"
@@ -111,16 +111,24 @@ def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab:
 @pytest.mark.smoke
 def test_openstack_cli_gets_a_token_and_stores_an_image_through_the_api_vip(lab: Lab) -> None:
     """The stock `openstack` CLI on the client node: a Fernet token through the API VIP, every endpoint at the VIP,
-    Cinder's volume list (empty: no volume service runs), an image uploaded, listed, downloaded whole (sha256) and
-    deleted."""
+    Cinder's volume list (empty: no volume service runs), a Neutron network made, listed and deleted, an image
+    uploaded, listed, downloaded whole (sha256) and deleted."""
     sc = lab.scenario
     assert openstack(lab, "token issue -f value -c id").startswith("gAAAAA"), "not a Fernet token"
     urls = set(openstack(lab, "endpoint list -f value -c URL").split())
     expected = {keystone.url(sc, s) for s in keystone.ports(sc)} | ({glance.url(sc)} if glance.enabled(sc) else set())
-    expected |= {cinder.endpoint(sc)} if cinder.enabled(sc) else set()
+    expected |= {uwsgi_api.endpoint(a, sc) for a, _, _ in api_cluster.UWSGI_APIS if uwsgi_api.enabled(a, sc)}
     assert urls == expected, urls
-    if cinder.enabled(sc):
+    if uwsgi_api.enabled(cinder.API, sc):
         assert openstack(lab, "volume list -f value -c ID") == ""
+    if uwsgi_api.enabled(neutron.API, sc):
+        net = f"cli-{time.time_ns()}"
+        # a flat provider network (ML2's only type here; no tenant network type without agents), made as the admin
+        made = openstack(lab, f"network create --provider-network-type flat --provider-physical-network {net} {net} "
+                              "-f value -c id")  # fmt: skip
+        assert net in openstack(lab, "network list -f value -c Name").split()
+        openstack(lab, f"network delete {made}")
+        assert net not in openstack(lab, "network list -f value -c Name").split()
     if not glance.enabled(sc):
         return
     name = f"cli-{time.time_ns()}"
@@ -263,35 +271,39 @@ def test_freeze_of_the_active_api_node_without_fencing_is_a_double_vip(lab: Lab)
     assert_checks(res)
 
 
-def test_the_cinder_agent_passes_ocf_tester_and_its_monitor_asks_for_the_volume_list(lab: Lab) -> None:
-    """ocf:halab:cinder-api on the API node that does not run the group, on that node's own address (its uwsgi binds
-    what `listen` says) and a pid file of its own (Pacemaker's p_cinder-api stays where it is): ocf-tester passes
-    (meta-data, validate-all, monitor 7, start, monitor 0, starts and stops twice); with the started Cinder frozen
-    (SIGSTOP), monitor says 1 and names the URL it asked, thawed 0, stopped 7."""
+
+@pytest.mark.parametrize("api", [primitive for _, primitive, _ in api_cluster.UWSGI_APIS])
+def test_the_uwsgi_api_agents_pass_ocf_tester_and_their_monitor_asks_for_a_list(lab: Lab, api: str) -> None:
+    """ocf:halab:cinder-api and ocf:halab:neutron-server on the API node that does not run the group, on that node's
+    own address (uwsgi binds what `listen` says) and a pid file of their own (Pacemaker's resource stays where it
+    is): ocf-tester passes (meta-data, validate-all, monitor 7, start, monitor 0, starts and stops twice); with the
+    started service frozen (SIGSTOP), monitor says 1 and names the URL it asked, thawed 0, stopped 7."""
     sc = lab.scenario
-    if not cinder.enabled(sc):
-        pytest.skip("the scenario runs no Cinder")
+    role = next(a for a, primitive, _ in api_cluster.UWSGI_APIS if primitive == api)
+    if not uwsgi_api.enabled(role, sc):
+        pytest.skip(f"the scenario runs no {role.service}")
+    agent = api.removeprefix("p_")
     node = peer(lab, holder(lab))
-    address = str(sc.nodes[node].addresses[sc.vip_for(cinder.SERVICE).network])
-    port = sc.services[cinder.SERVICE].port
-    params = ocf_agents.cinder_params(lab.ctx) | {
-        "listen": f"{address}:{port}", "url": f"http://{address}:{port}/", "pid": "/run/halab/ocf-tester-cinder.pid"
+    address = str(sc.nodes[node].addresses[sc.vip_for(role.service).network])
+    port = sc.services[role.service].port
+    params = ocf_agents.uwsgi_params(lab.ctx, role, agent) | {
+        "listen": f"{address}:{port}", "url": f"http://{address}:{port}/", "pid": f"/run/halab/ocf-tester-{agent}.pid"
     }  # fmt: skip
     deadline = lab.playbook.recovery_deadline_s(lab.ctx)
     try:
-        r = ocf_tester(lab, node, "cinder-api", params, timeout=deadline)
-        assert r.ok and "passed all tests" in r.stdout, f"ocf-tester cinder-api on {node}: {r.stdout[-1500:]}"
+        r = ocf_tester(lab, node, agent, params, timeout=deadline)
+        assert r.ok and "passed all tests" in r.stdout, f"ocf-tester {agent} on {node}: {r.stdout[-1500:]}"
         quick = params | {"probe_timeout": "2", "CRM_meta_interval": "10000"}  # a recurring monitor, no probe
-        assert ocf_action(lab, node, "cinder-api", "start", quick, deadline).rc == 0
+        assert ocf_action(lab, node, agent, "start", quick, deadline).rc == 0
         pid = lab.provider.run(node, f"cat {params['pid']}", check=True).stdout.strip()
         lab.provider.run(node, f"kill -STOP -{pid}", check=True)  # its process group: master and worker
-        frozen = ocf_action(lab, node, "cinder-api", "monitor", quick, deadline)
+        frozen = ocf_action(lab, node, agent, "monitor", quick, deadline)
         lab.provider.run(node, f"kill -CONT -{pid}", check=True)
-        assert frozen.rc == 1, f"monitor of a frozen cinder-api: rc {frozen.rc} ({frozen.stderr[-300:]})"
+        assert frozen.rc == 1, f"monitor of a frozen {agent}: rc {frozen.rc} ({frozen.stderr[-300:]})"
         assert "ocf-exit-reason:" in frozen.stderr and params["url"] in frozen.stderr, frozen.stderr[-300:]
-        until(lambda: ocf_action(lab, node, "cinder-api", "monitor", quick, deadline).rc == 0, timeout=deadline,
-              what="cinder-api's monitor to pass once thawed")  # fmt: skip
-        assert ocf_action(lab, node, "cinder-api", "stop", quick, deadline).rc == 0
-        assert ocf_action(lab, node, "cinder-api", "monitor", quick, deadline).rc == 7
+        until(lambda: ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 0, timeout=deadline,
+              what=f"{agent}'s monitor to pass once thawed")  # fmt: skip
+        assert ocf_action(lab, node, agent, "stop", quick, deadline).rc == 0
+        assert ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 7
     finally:
-        ocf_action(lab, node, "cinder-api", "stop", params, deadline)
+        ocf_action(lab, node, agent, "stop", params, deadline)

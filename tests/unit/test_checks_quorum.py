@@ -378,3 +378,17 @@ def test_transitions_name_each_change_per_node_and_group_alike_ones() -> None:
     assert sorted(len(x["nodes"]) for x in g) == [3, 4]
     text = describe_transition(next(x for x in g if "node5" in x["nodes"]), origin=1.0)
     assert text == "node5, node6, node7 +1000 ms: quorate yes -> no, total 7 -> 3, members 7 -> 3"
+
+
+def test_a_sample_that_heard_from_no_one_is_no_release_and_the_next_no_gain() -> None:
+    """Under freeze the minority keeps its VIP; a sample in which every look timed out (the host loaded) shows no
+    holder: node1 seen again with the VIP has gained nothing (CI: "gained ... for 0 ms (1 samples)")."""
+    ops = [q(t / 2, node1=answer(t / 2 < 2.0, ["node1"])) for t in range(20)]
+    ops += [held(t / 10, "node1") for t in range(100)]
+    ops.append(Op(5.0, "observer", "info", "unanswered", {"node1": "no answer within 1000 ms"}))
+    c = resources_in_quorum(history(*ops), no_quorum_policy="freeze", grace_s=5)
+    assert c.passed, c.detail
+    gains = [*ops, Op(7.05, "observer", "info", "vip-holders", {VIP: ["node1", "node2"]})]
+    gains += [q(t / 2, node2=answer(False, ["node2"])) for t in range(20)]
+    c = resources_in_quorum(history(*gains), no_quorum_policy="freeze", grace_s=5)
+    assert not c.passed and "gained on node2" in c.detail, c.detail

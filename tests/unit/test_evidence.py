@@ -398,6 +398,7 @@ def test_log_globs_come_from_provision_logs_by_role() -> None:
         logs.LOGS["keystone"],  # the OpenStack APIs run on the api nodes
         logs.LOGS["glance"],
         logs.LOGS["cinder"],
+        logs.LOGS["neutron"],
     ]
     assert el.globs(("client",), False) == []
 

@@ -108,3 +108,10 @@ def test_cinders_volume_list_is_asked_in_the_tokens_project(url: str) -> None:
     assert probe("volumes", f"{url}v3/", url, "admin", "admin", "Default", "1") == (
         "token error Remote end closed connection without response; versions 300"
     )
+
+
+def test_neutrons_network_list(url: str) -> None:
+    Service.mode = "up"
+    assert probe("networks", f"{url}v3/", url, "admin", "admin", "Default", "1") == "200"
+    Service.mode = "list-fails"
+    assert probe("networks", f"{url}v3/", url, "admin", "admin", "Default", "1").startswith("500; versions ")

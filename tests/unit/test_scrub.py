@@ -58,6 +58,8 @@ def test_every_secret_in_every_kind_of_input_is_redacted(lab_secrets: Secrets) -
         "glance_service_password",
         "cinder_db_password",
         "cinder_service_password",
+        "neutron_db_password",
+        "neutron_service_password",
         "fernet_key_0",
         "fernet_key_1",
         "credential_key_0",

@@ -127,6 +127,49 @@ os_start() {
     return $OCF_SUCCESS
 }
 
+# An API under uwsgi (Cinder's, Neutron's): the parameters binary, wsgi, config, listen, url, processes and
+# threads, their meta-data, their checks and the start. --pyargv: the WSGI apps read their configuration files
+# from sys.argv; Connection: close: uwsgi's http-socket closes after each answer without saying so
+# (provision/keystone.py).
+: "${OCF_RESKEY_binary:=/usr/bin/uwsgi}"
+: "${OCF_RESKEY_processes:=1}"
+: "${OCF_RESKEY_threads:=2}"
+
+os_uwsgi_params_xml() {  # PORT: the service's port, for the descriptions
+    cat <<END
+<parameter name="listen" unique="0" required="1"><longdesc lang="en">The address:port uwsgi binds (the API VIP and
+port $1, as the guide binds the service).</longdesc>
+<shortdesc lang="en">Listen address</shortdesc><content type="string"/></parameter>
+<parameter name="url" unique="0" required="1"><longdesc lang="en">Where this service answers (http://ADDRESS:$1/):
+the monitor asks below it.</longdesc><shortdesc lang="en">Service URL</shortdesc><content type="string"/></parameter>
+<parameter name="binary" unique="0"><longdesc lang="en">uwsgi, or a link to it under a name of the service's own
+(the process name then tells it from another service's uwsgi).</longdesc>
+<shortdesc lang="en">uwsgi program</shortdesc><content type="string" default="/usr/bin/uwsgi"/></parameter>
+<parameter name="processes" unique="0"><longdesc lang="en">uwsgi worker processes.</longdesc>
+<shortdesc lang="en">Processes</shortdesc><content type="integer" default="1"/></parameter>
+<parameter name="threads" unique="0"><longdesc lang="en">Threads per worker.</longdesc>
+<shortdesc lang="en">Threads</shortdesc><content type="integer" default="2"/></parameter>
+END
+}
+
+os_uwsgi_validate() {
+    [ -x "$OCF_RESKEY_binary" ] || { ocf_exit_reason "no program $OCF_RESKEY_binary"; exit $OCF_ERR_INSTALLED; }
+    [ -f /usr/lib/uwsgi/plugins/python3_plugin.so ] || {
+        ocf_exit_reason "uwsgi's python3 plugin is missing (uwsgi-plugin-python3)"; exit $OCF_ERR_INSTALLED; }
+    [ -f "$OCF_RESKEY_wsgi" ] || { ocf_exit_reason "no WSGI file $OCF_RESKEY_wsgi"; exit $OCF_ERR_INSTALLED; }
+    [ -r "$OCF_RESKEY_config" ] || { ocf_exit_reason "$OCF_RESKEY_config is not readable"; exit $OCF_ERR_CONFIGURED; }
+    [ -n "$OCF_RESKEY_listen" ] || { ocf_exit_reason "listen is not set"; exit $OCF_ERR_CONFIGURED; }
+    [ -n "$OCF_RESKEY_url" ] || { ocf_exit_reason "url is not set"; exit $OCF_ERR_CONFIGURED; }
+    os_validate
+}
+
+os_uwsgi_start() {
+    os_start "$OCF_RESKEY_binary" --plugin python3 --http-socket "$OCF_RESKEY_listen" \
+        --wsgi-file "$OCF_RESKEY_wsgi" --pyargv "--config-file $OCF_RESKEY_config" --master \
+        --processes "$OCF_RESKEY_processes" --threads "$OCF_RESKEY_threads" \
+        --die-on-term --no-orphans --lazy-apps --need-app --add-header "Connection: close"
+}
+
 # SIGTERM to the service's process group, then SIGKILL to it when the stop timeout is nearly spent
 os_stop() {
     os_pid_running || { rm -f "$OCF_RESKEY_pid"; return $OCF_SUCCESS; }
