@@ -86,7 +86,6 @@ def glance_params(ctx: Context, node: str) -> dict[str, str]:
     }
 
 
-
 def uwsgi_params(ctx: Context, api: uwsgi_api.UwsgiApi, agent: str) -> dict[str, str]:
     """The parameters of an API under uwsgi (ocf:halab:<agent>): under the service's own name, on the API VIP."""
     return uwsgi_api.agent_params(api, ctx) | _common_params(agent, keystone.auth_url(ctx.scenario))

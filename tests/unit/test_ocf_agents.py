@@ -173,3 +173,31 @@ def test_the_monitor_judges_an_answer_by_what_failed(tmp_path: Path) -> None:
     }, (
         r.stdout + r.stderr
     )
+
+
+@needs_resource_agents
+@pytest.mark.parametrize("name", ocf_agents.AGENTS)
+def test_each_parameters_default_in_effect_is_the_one_its_meta_data_declares(name: str, tmp_path: Path) -> None:
+    """The agent's text with its dispatcher replaced by a dump of its OCF_RESKEY_ values: no parameter's default is
+    shadowed by the library's (a uwsgi default of `binary` once became Glance's, `threads` 2 Keystone's)."""
+    import re
+
+    meta = run_agent(name, "meta-data", tmp_path).stdout
+    declared = {}  # the parameters with a literal default (not one naming ${HA_RSCTMP} and the like)
+    for param, body in re.findall(r'<parameter name="(\w+)"(.*?)</parameter>', meta, re.S):
+        found = re.search(r'default="([^"]*)"', body)
+        if found and "$" not in found[1]:
+            declared[param] = found[1]
+    text = agent(name).read_text().replace("\nos_main meta_data", '\nset | grep "^OCF_RESKEY_"')
+    agent_dir = tmp_path / "resource.d" / "halab"
+    agent_dir.mkdir(parents=True)
+    (tmp_path / "lib").symlink_to(ocf_agents.SOURCE / "lib")
+    (agent_dir / name).write_text(text)
+    env = {"PATH": os.environ["PATH"], "OCF_ROOT": str(OCF_ROOT), "OCF_RESOURCE_INSTANCE": f"p_{name}",
+           "HA_RSCTMP": str(tmp_path)}  # fmt: skip
+    dumped = subprocess.run(["sh", str(agent_dir / name)], env=env, capture_output=True, text=True, timeout=30)
+    # dash's `set`: NAME='value'
+    effective = {k: v.strip("'") for k, v in (ln.removeprefix("OCF_RESKEY_").split("=", 1)
+                                              for ln in dumped.stdout.splitlines())}  # fmt: skip
+    assert declared and all(effective.get(k) == v for k, v in declared.items() if k in effective), (declared, effective)
+    assert {"config"} <= declared.keys() & effective.keys()

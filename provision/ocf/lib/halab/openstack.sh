@@ -130,10 +130,13 @@ os_start() {
 # An API under uwsgi (Cinder's, Neutron's): the parameters binary, wsgi, config, listen, url, processes and
 # threads, their meta-data, their checks and the start. --pyargv: the WSGI apps read their configuration files
 # from sys.argv; Connection: close: uwsgi's http-socket closes after each answer without saying so
-# (provision/keystone.py).
-: "${OCF_RESKEY_binary:=/usr/bin/uwsgi}"
-: "${OCF_RESKEY_processes:=1}"
-: "${OCF_RESKEY_threads:=2}"
+# (provision/keystone.py). Each such agent calls os_uwsgi_defaults first: set here for every agent, they would
+# shadow the defaults of other agents' parameters of the same names (Keystone's threads, Glance's binary).
+os_uwsgi_defaults() {
+    : "${OCF_RESKEY_binary:=/usr/bin/uwsgi}"
+    : "${OCF_RESKEY_processes:=1}"
+    : "${OCF_RESKEY_threads:=2}"
+}
 
 os_uwsgi_params_xml() {  # PORT: the service's port, for the descriptions
     cat <<END
