@@ -271,7 +271,6 @@ def test_freeze_of_the_active_api_node_without_fencing_is_a_double_vip(lab: Lab)
     assert_checks(res)
 
 
-
 @pytest.mark.parametrize("api", [primitive for _, primitive, _ in api_cluster.UWSGI_APIS])
 def test_the_uwsgi_api_agents_pass_ocf_tester_and_their_monitor_asks_for_a_list(lab: Lab, api: str) -> None:
     """ocf:halab:cinder-api and ocf:halab:neutron-server on the API node that does not run the group, on that node's
