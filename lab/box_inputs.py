@@ -101,9 +101,10 @@ def package_list(packages: Iterable[str]) -> list[str]:
     return sorted(set(BASE_PACKAGES) | set(packages))
 
 
-# The system users the OpenStack services run as (provision/keystone.py, glance.py, cinder.py, neutron.py), made as
+# The system users the OpenStack services run as (provision/keystone.py, glance.py, cinder.py, neutron.py,
+# ceilometer.py), made as
 # their Debian packages would: the lab installs only their python3-* libraries.
-SERVICE_USERS: tuple[str, ...] = ("keystone", "glance", "cinder", "neutron")
+SERVICE_USERS: tuple[str, ...] = ("keystone", "glance", "cinder", "neutron", "ceilometer")
 
 
 def build_hash(packages: Iterable[str], *, name: str = DEFAULT_NAME, size_gb: int = 4, suite: str = SUITE) -> str:

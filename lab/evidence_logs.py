@@ -26,7 +26,7 @@ ROLE_LOGS = {
     "haproxy": ("haproxy",),
     "keepalived": ("keepalived",),
     "memcached": ("memcached",),
-    "api": ("api", "keystone", "glance", "cinder", "neutron"),  # the OpenStack APIs run on the api nodes
+    "api": ("api", "keystone", "glance", "cinder", "neutron", "ceilometer"),  # OpenStack runs on the api nodes
 }
 PENGINE = "/var/lib/pacemaker/pengine"
 # A log's last this-many bytes at most (a long-lived lab's pacemaker.log): the window is at its end anyway.

@@ -29,10 +29,11 @@ SERVICE_PROCESS = {
     "glance": "glance-api",  # its launcher's name (provision/files/glance-api)
     "cinder": "cinder-api",  # uwsgi under Cinder's name (provision/uwsgi_api.py)
     "neutron": "neutron-server",  # uwsgi under Neutron's name
+    "ceilometer": "ceilometer-poll",  # the central agent's master and worker (provision/ceilometer.PROCESS)
 }
 SERVICES = (
     "mysql", "galera", "rabbitmq", "corosync", "pacemaker", "haproxy", "keepalived", "memcached", "keystone", "glance",
-    "cinder", "neutron",
+    "cinder", "neutron", "ceilometer",
 )  # fmt: skip
 
 

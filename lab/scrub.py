@@ -74,6 +74,8 @@ def of_secrets(s: Secrets) -> list[Secret]:
         _text("cinder_service_password", s.cinder_service_password),
         _text("neutron_db_password", s.neutron_db_password),
         _text("neutron_service_password", s.neutron_service_password),
+        _text("ceilometer_service_password", s.ceilometer_service_password),
+        _text("ceilometer_telemetry_secret", s.ceilometer_telemetry_secret),
         *(_text(f"fernet_key_{i}", k) for i, k in enumerate(s.fernet_keys)),
         *(_text(f"credential_key_{i}", k) for i, k in enumerate(s.credential_keys)),
         _text("clustercheck_password", clustercheck),

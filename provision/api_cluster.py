@@ -1,8 +1,9 @@
 """Guide ch. 2-4 end to end: ch. 3's pair (g_mysql, g_rabbitmq: provision/active_passive.py, unchanged), then the
 API nodes' own corosync + Pacemaker cluster running g_services_api (p_api-ip, p_keystone, p_fs_glance,
-p_glance-api, p_cinder-api, p_neutron-server) with the lab's OCF agents, Keystone, Glance, Cinder and Neutron bound
-to the API VIP and storing in ch. 3's MySQL through its VIP. The harness's cluster under test is the API cluster
-(its quorum, placement and floors); faults reach ch. 3's nodes too (`holder:g_mysql`)."""
+p_glance-api, p_cinder-api, p_neutron-server, p_ceilometer-agent-central) with the lab's OCF agents, Keystone,
+Glance, Cinder and Neutron bound to the API VIP and storing in ch. 3's MySQL through its VIP, Ceilometer's central
+agent polling them and publishing to ch. 3's RabbitMQ through its VIP. The harness's cluster under test is the API
+cluster (its quorum, placement and floors); faults reach ch. 3's nodes too (`holder:g_mysql`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from lab.scenario import Scenario
 from lab.workload.config import Endpoint, WorkloadConfig
 from provision import (
     active_passive,
+    ceilometer,
     cinder,
     glance,
     keystone,
@@ -43,7 +45,7 @@ STORE = "/var/lib/glance/images"  # p_fs_glance's mount point: Glance's file sto
 # waited on across threads), its listen queue full until the start timed out. Two workers serve two at once.
 KEYSTONE_PROCESSES = 2
 PACKAGES = [*active_passive.PACKAGES, "python3-keystone", "uwsgi-plugin-python3", "python3-glance", "python3-cinder",
-            "python3-neutron"]  # fmt: skip
+            "python3-neutron", "python3-ceilometer"]  # fmt: skip
 # ch. 4's APIs under uwsgi, in the group's order after Glance: (the API, its primitive, its configuration)
 UWSGI_APIS: tuple[tuple[uwsgi_api.UwsgiApi, str, Callable[[Context], str]], ...] = (
     (cinder.API, "p_cinder-api", cinder.settings),
@@ -90,6 +92,8 @@ def _configure_node(ctx: Context, node: str) -> None:
     for api_, _primitive, settings in UWSGI_APIS:
         if uwsgi_api.enabled(api_, ctx.scenario):
             uwsgi_api.configure_node(api_, ctx, node, settings(ctx))
+    if ceilometer.enabled(ctx.scenario):
+        ceilometer.configure_node(ctx, node)
     ocf_agents.install(ctx, node)
 
 
@@ -101,9 +105,11 @@ def crm(ctx: Context, device: str | None) -> str:
     ks = ocf_agents.keystone_params(ctx, first) | {"processes": str(KEYSTONE_PROCESSES), "threads": "1"}
     cn = ocf_agents.cinder_params(ctx) if uwsgi_api.enabled(cinder.API, sc) else None
     nt = ocf_agents.neutron_params(ctx) if uwsgi_api.enabled(neutron.API, sc) else None
+    ce = ocf_agents.ceilometer_params() if ceilometer.enabled(sc) else None
     return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address,
                   prefixlen=sc.networks[vip.network].cidr.prefixlen, keystone=ks,
-                  glance=gl, cinder=cn, neutron=nt, device=device, store=STORE, group=group(ctx))  # fmt: skip
+                  glance=gl, cinder=cn, neutron=nt, ceilometer=ce, device=device, store=STORE,
+                  group=group(ctx))  # fmt: skip
 
 
 def _asked(api_: uwsgi_api.UwsgiApi, ctx: Context, client: str, _where: str) -> str:
@@ -153,6 +159,10 @@ def converge(ctx: Context) -> None:
                                    functools.partial(_asked, api_, ctx, client), "200", lambda _n: True,
                                    (primitive, api_.log_file),
                                    recovery_deadline_s(ctx))  # fmt: skip
+    if ceilometer.enabled(ctx.scenario):
+        progress.note(f"ceilometer's service user, then {ceilometer.PRIMITIVE} starting")
+        ceilometer.register(ctx, first)
+        ctx.provider.run(first, f"crm resource start {ceilometer.PRIMITIVE}", check=True, timeout=60)
     settle(ctx)
 
 
@@ -253,7 +263,8 @@ def status(ctx: Context) -> str:
 
 def notes(ctx: Context) -> list[str]:
     return active_passive.notes(backend(ctx)) + [
-        "ch. 4: p_ceilometer-agent-central is not built yet; g_services_api runs p_api-ip, p_keystone, "
-        "p_fs_glance, p_glance-api, p_cinder-api and p_neutron-server (Neutron's API; no RPC server: no Neutron "
-        "agent runs in the lab); p_glance-registry is gone since Queens"
+        "ch. 4: g_services_api runs p_api-ip, p_keystone, p_fs_glance, p_glance-api, p_cinder-api, p_neutron-server "
+        "(Neutron's API; no RPC server: no Neutron agent runs in the lab) and p_ceilometer-agent-central (polling "
+        f"{', '.join(ceilometer.METERS)} every {ceilometer.POLL_INTERVAL_S} s, samples to ch. 3's RabbitMQ); "
+        "p_glance-registry is gone (removed in Stein)"
     ]

@@ -18,6 +18,7 @@ LOGS = {
     "glance": "/var/log/halab/glance-api.log",
     "cinder": "/var/log/halab/cinder-api.log",
     "neutron": "/var/log/halab/neutron-server.log",
+    "ceilometer": "/var/log/halab/ceilometer-agent-central.log",
     "clustercheck": "/var/log/halab/clustercheck.log",
     "drbd": "/var/log/kern.log",
 }

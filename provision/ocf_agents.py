@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision import cinder, glance, keystone, neutron, uwsgi_api
+from provision import ceilometer, cinder, glance, keystone, neutron, uwsgi_api
 from provision.context import Context
 
 SOURCE = Path(__file__).resolve().parent / "ocf"
 PROBE = Path(__file__).resolve().parent / "files" / "os_probe.py"  # the monitors' API questions
-AGENTS = ("keystone", "glance-api", "cinder-api", "neutron-server")
+API_AGENTS = ("keystone", "glance-api", "cinder-api", "neutron-server")  # their monitors ask the service's API
+AGENTS = (*API_AGENTS, ceilometer.AGENT)
 PROVIDER = "halab"
 # Pacemaker's OCF root, where it finds ocf:halab:* (2.1 reads no other): each node's own, an overlay on netns
 # (lab/providers/netns_boot.py)
@@ -99,3 +100,9 @@ def cinder_params(ctx: Context) -> dict[str, str]:
 def neutron_params(ctx: Context) -> dict[str, str]:
     """p_neutron-server's (the guide's bind_host is the agent's listen)."""
     return uwsgi_params(ctx, neutron.API, "neutron-server")
+
+
+def ceilometer_params() -> dict[str, str]:
+    """p_ceilometer-agent-central's: the guide's config, the lab's program, user and log, the lab's pid file (it asks
+    no API: no Keystone parameters)."""
+    return ceilometer.agent_params() | {"pid": pid_file(ceilometer.AGENT)}

@@ -29,6 +29,8 @@ class Secrets:
     cinder_service_password: str = ""
     neutron_db_password: str = ""
     neutron_service_password: str = ""
+    ceilometer_service_password: str = ""  # the central agent's user in Keystone ([service_credentials])
+    ceilometer_telemetry_secret: str = ""  # signs its samples ([publisher] telemetry_secret; never the default)
 
     @property
     def corosync_authkey(self) -> bytes:
@@ -64,6 +66,8 @@ def _fresh() -> Secrets:
         cinder_service_password=_password(),
         neutron_db_password=_password(),
         neutron_service_password=_password(),
+        ceilometer_service_password=_password(),
+        ceilometer_telemetry_secret=_password(),
     )
 
 

@@ -4,7 +4,8 @@ in one process (each `openstack` call costs a second of CPU here). Run on a node
 
     python3 keystone_register.py AUTH_URL REGION NAME TYPE URL USER   < stdin: admin password, the user's password
 
-Nothing secret on the command line."""
+An empty URL registers the user only (a service with no API of its own, Ceilometer's central agent). Nothing
+secret on the command line."""
 
 import sys
 
@@ -31,6 +32,9 @@ if user:
 else:
     user = ks.users.create(user_name, domain="default", password=user_password, default_project=project)
 ks.roles.grant(one(ks.roles, name="admin"), user=user, project=project)
+if not url:
+    print(f"registered user {user_name} (no service: {name} has no API)")
+    sys.exit(0)
 service = one(ks.services, name=name, type=kind) or ks.services.create(name, type=kind)
 have = {e.interface: e for e in ks.endpoints.list(service=service)}
 for interface in ("public", "internal", "admin"):

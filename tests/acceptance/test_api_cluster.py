@@ -1,6 +1,7 @@
 """Guide ch. 4 (the API node cluster), profile `guide`: the API nodes' own Pacemaker cluster running
-g_services_api (the API VIP, Keystone, Glance's store, Glance, Cinder and Neutron) through ch. 3's MySQL VIP, beside
-ch. 3's pair in the same lab; faults on either cluster, token and image downtime measured from the client's history."""
+g_services_api (the API VIP, Keystone, Glance's store, Glance, Cinder, Neutron and Ceilometer's central agent)
+through ch. 3's MySQL and RabbitMQ VIPs, beside ch. 3's pair in the same lab; faults on either cluster, token and
+image downtime measured from the client's history, the central agent's samples taken off ch. 3's broker."""
 
 from __future__ import annotations
 
@@ -16,7 +17,18 @@ from lab.checks.ordering import group_order, parse
 from lab.fixtures import assert_checks, assert_floor_holds, double_vip_seen, make_lab, report_failback
 from lab.session import Lab, TrialResult
 from lab.wait import until
-from provision import active_passive, api_cluster, cinder, glance, keystone, neutron, ocf_agents, pacemaker, uwsgi_api
+from provision import (
+    active_passive,
+    api_cluster,
+    ceilometer,
+    cinder,
+    glance,
+    keystone,
+    neutron,
+    ocf_agents,
+    pacemaker,
+    uwsgi_api,
+)
 from provision.api_cluster import IMAGES, TOKENS
 from tests.acceptance.openstack_cli import ocf_action, ocf_tester, openstack
 
@@ -77,6 +89,22 @@ def restart_in_place_ms(lab: Lab, node: str, primitive: str) -> tuple[int, str]:
     return monitor + restart, f"monitor interval + timeout {monitor} ms + the restart's ops {took} (pacemaker-execd)"
 
 
+def samples_after(lab: Lab, since: float, want: str, *, resource: str | None = None) -> list[ceilometer.Sample]:
+    """The central agent's samples polled after `since` (of `resource` if given), taken off ch. 3's broker until
+    there is one: within a poll interval of the agent's start, plus the APIs' answers it waits for (its Keystone
+    token, then the list). `want` says what for, when none comes."""
+    taken: list[ceilometer.Sample] = []
+
+    def came() -> bool:
+        taken.extend(s for s in ceilometer.take_samples(lab.ctx, lab.client)
+                     if s.at > since and resource in (None, s.resource))  # fmt: skip
+        return bool(taken)
+
+    deadline = 2 * ceilometer.POLL_INTERVAL_S + 2 * keystone.TOKEN_TIMEOUT_S
+    until(came, timeout=deadline, interval=1.0, what=f"a Ceilometer sample {want}", seen=lambda: lab.status())
+    return taken
+
+
 def image_checks(res: TrialResult) -> list[str]:
     return [c.name for c in res.checks if "image" in c.name]
 
@@ -94,6 +122,7 @@ def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab:
     vip = sc.vip_for(next(iter(keystone.ports(sc))))
     expected = [vip.resource, "p_keystone"] + (["p_fs_glance", "p_glance-api"] if glance.enabled(sc) else [])
     expected += [primitive for a, primitive, _ in api_cluster.UWSGI_APIS if uwsgi_api.enabled(a, sc)]
+    expected += [ceilometer.PRIMITIVE] if ceilometer.enabled(sc) else []
     assert members(lab) == expected
     cib = lab.pcmk.cib_resources()
     assert 'provider="halab" type="keystone"' in cib
@@ -112,7 +141,8 @@ def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab:
 def test_openstack_cli_gets_a_token_and_stores_an_image_through_the_api_vip(lab: Lab) -> None:
     """The stock `openstack` CLI on the client node: a Fernet token through the API VIP, every endpoint at the VIP,
     Cinder's volume list (empty: no volume service runs), a Neutron network made, listed and deleted, an image
-    uploaded, listed, downloaded whole (sha256) and deleted."""
+    uploaded, listed, downloaded whole (sha256) and deleted; in between, Ceilometer's central agent has polled that
+    image's size through the catalog and published it to ch. 3's RabbitMQ (its sample says the file's bytes)."""
     sc = lab.scenario
     assert openstack(lab, "token issue -f value -c id").startswith("gAAAAA"), "not a Fernet token"
     urls = set(openstack(lab, "endpoint list -f value -c URL").split())
@@ -139,6 +169,10 @@ def test_openstack_cli_gets_a_token_and_stores_an_image_through_the_api_vip(lab:
     token = openstack(lab, "token issue -f value -c id")
     got = keystone.probe(lab.ctx, lab.client, "sha256", f"{glance.url(sc)}v2/images/{made}/file", "10", stdin=token)
     assert got == f"sha256 {want}"
+    if ceilometer.enabled(sc):
+        size = float(lab.provider.run(lab.client, "stat -c %s /etc/services", check=True).stdout)
+        polled = samples_after(lab, 0, f"of image {made}'s size", resource=made)
+        assert {(s.meter, s.volume) for s in polled} == {("image.size", size)}, polled
     openstack(lab, f"image delete {made}")
 
 
@@ -152,6 +186,13 @@ def test_crash_of_the_active_api_node_moves_the_group_to_the_peer(lab: Lab) -> N
         t.fault("crash", victim)
         placed = t.settle(on=survivor, avoid=victim)
         t.clients_back()
+        if ceilometer.enabled(lab.scenario) and glance.enabled(lab.scenario):  # the image client's image is polled
+            crashed = t.fault_at or 0
+            first = min(s.at for s in samples_after(lab, crashed, f"polled on {survivor} after the crash"))
+            lab.report.notes.append(
+                f"{t.name}: Ceilometer's central agent polled again {round((first - crashed) * 1000)} ms after the "
+                f"crash (on {survivor}; it polls every {ceilometer.POLL_INTERVAL_S} s, first at its start)"
+            )
         t.heal("crash", victim)
         bound = move_bound_ms(lab, stop_first=False) + t.resolution_ms
         res = t.finish(bounds_ms=dict.fromkeys(api_services(lab), bound), membership_change=True)
@@ -302,6 +343,33 @@ def test_the_uwsgi_api_agents_pass_ocf_tester_and_their_monitor_asks_for_a_list(
         assert "ocf-exit-reason:" in frozen.stderr and params["url"] in frozen.stderr, frozen.stderr[-300:]
         until(lambda: ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 0, timeout=deadline,
               what=f"{agent}'s monitor to pass once thawed")  # fmt: skip
+        assert ocf_action(lab, node, agent, "stop", quick, deadline).rc == 0
+        assert ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 7
+    finally:
+        ocf_action(lab, node, agent, "stop", params, deadline)
+
+
+def test_the_central_agent_passes_ocf_tester_and_its_monitor_fails_a_frozen_agent(lab: Lab) -> None:
+    """ocf:halab:ceilometer-agent-central on the API node that does not run the group, with a pid file of its own
+    (Pacemaker's resource stays where it is): ocf-tester passes (meta-data, validate-all, monitor 7, start,
+    monitor 0, starts and stops twice); with the started agent frozen (SIGSTOP), monitor says 1 and why, thawed
+    0, stopped 7."""
+    if not ceilometer.enabled(lab.scenario):
+        pytest.skip("the scenario runs no Ceilometer central agent")
+    agent, node = ceilometer.AGENT, peer(lab, holder(lab))
+    params = ocf_agents.ceilometer_params() | {"pid": f"/run/halab/ocf-tester-{agent}.pid"}
+    deadline = lab.playbook.recovery_deadline_s(lab.ctx)
+    try:
+        r = ocf_tester(lab, node, agent, params, timeout=deadline)
+        assert r.ok and "passed all tests" in r.stdout, f"ocf-tester {agent} on {node}: {r.stdout[-1500:]}"
+        quick = params | {"CRM_meta_interval": "30000"}  # a recurring monitor, no probe
+        assert ocf_action(lab, node, agent, "start", quick, deadline).rc == 0
+        pid = lab.provider.run(node, f"cat {params['pid']}", check=True).stdout.strip()
+        lab.provider.run(node, f"kill -STOP -{pid}", check=True)  # its process group: master and worker
+        frozen = ocf_action(lab, node, agent, "monitor", quick, deadline)
+        lab.provider.run(node, f"kill -CONT -{pid}", check=True)
+        assert frozen.rc == 1 and "ocf-exit-reason:" in frozen.stderr, f"rc {frozen.rc}: {frozen.stderr[-300:]}"
+        assert ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 0
         assert ocf_action(lab, node, agent, "stop", quick, deadline).rc == 0
         assert ocf_action(lab, node, agent, "monitor", quick, deadline).rc == 7
     finally:

@@ -395,10 +395,11 @@ def test_log_globs_come_from_provision_logs_by_role() -> None:
         logs.LOGS["galera"],
         logs.LOGS["clustercheck"],
         logs.LOGS["api"],
-        logs.LOGS["keystone"],  # the OpenStack APIs run on the api nodes
+        logs.LOGS["keystone"],  # OpenStack runs on the api nodes
         logs.LOGS["glance"],
         logs.LOGS["cinder"],
         logs.LOGS["neutron"],
+        logs.LOGS["ceilometer"],
     ]
     assert el.globs(("client",), False) == []
 

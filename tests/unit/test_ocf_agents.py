@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from lab.scenario import Scenario, load_scenario
-from provision import glance, keystone, ocf_agents
+from provision import ceilometer, glance, keystone, ocf_agents
 from provision.secrets import load_or_create
 
 pytestmark = pytest.mark.unit
@@ -58,7 +58,8 @@ def test_meta_data_conforms_to_the_ra_api_dtd(name: str, tmp_path: Path) -> None
     assert lint.returncode == 0, lint.stderr
     for action in ("start", "stop", "monitor", "validate-all", "meta-data"):
         assert f'<action name="{action}"' in meta.stdout
-    assert 'name="os_password_file"' in meta.stdout and 'name="os_password"' not in meta.stdout
+    assert 'name="os_password"' not in meta.stdout  # never a password in the CIB
+    assert ('name="os_password_file"' in meta.stdout) == (name in ocf_agents.API_AGENTS)
 
 
 @needs_resource_agents
@@ -201,3 +202,48 @@ def test_each_parameters_default_in_effect_is_the_one_its_meta_data_declares(nam
                                               for ln in dumped.stdout.splitlines())}  # fmt: skip
     assert declared and all(effective.get(k) == v for k, v in declared.items() if k in effective), (declared, effective)
     assert {"config"} <= declared.keys() & effective.keys()
+
+
+@needs_resource_agents
+def test_the_central_agents_monitor_wants_its_master_and_a_worker_neither_stopped(tmp_path: Path) -> None:
+    """ocf:halab:ceilometer-agent-central against a stand-in program that forks as cotyledon does (a master and one
+    polling worker): start waits for the worker, monitor passes; frozen (SIGSTOP) it fails and says why; thawed it
+    passes; with the worker gone (the master alone polls nothing) it fails; stop ends the group, monitor then 7."""
+    program = tmp_path / "bin" / "ceilometer-polling"  # the launcher's name: the agent finds its processes by it
+    program.parent.mkdir()
+    # the worker is the program again (its name in its command line, as cotyledon's title puts it); this master
+    # outlives it without forking another (cotyledon would: a worker that will not stay up)
+    program.write_text('#!/bin/sh\n[ "$1" = worker ] || "$0" worker &\nwhile :; do sleep 1; done\n')
+    program.chmod(0o755)
+    conf = tmp_path / "ceilometer.conf"
+    conf.write_text("[DEFAULT]\n")
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout.strip()
+    params = {"binary": str(program), "config": str(conf), "pid": str(tmp_path / "agent.pid"), "user": user,
+              "group": group, "log": str(tmp_path / "agent.log"), "CRM_meta_timeout": "10000",
+              "CRM_meta_interval": "30000"}  # fmt: skip
+    name = ceilometer.AGENT
+
+    def act(action: str) -> subprocess.CompletedProcess[str]:
+        return run_agent(name, action, tmp_path, **params)
+
+    def worker() -> str:  # the stand-in's master's child
+        pid = (tmp_path / "agent.pid").read_text().strip()
+        return subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()[0]
+
+    assert act("validate-all").returncode == 0
+    try:
+        assert act("start").returncode == 0
+        assert act("monitor").returncode == 0
+        pgid = (tmp_path / "agent.pid").read_text().strip()
+        os.killpg(int(pgid), 19)  # SIGSTOP
+        frozen = act("monitor")
+        os.killpg(int(pgid), 18)  # SIGCONT
+        assert frozen.returncode == 1 and "stopped" in frozen.stderr, frozen.stderr
+        assert act("monitor").returncode == 0
+        os.kill(int(worker()), 9)
+        alone = act("monitor")
+        assert alone.returncode == 1 and "no polling worker" in alone.stderr, alone.stderr
+    finally:
+        assert act("stop").returncode == 0
+    assert act("monitor").returncode == 7

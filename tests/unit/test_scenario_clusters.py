@@ -65,7 +65,8 @@ def test_the_api_group_lists_its_members_in_the_guides_order() -> None:
     group = next(ln for ln in crm.splitlines() if ln.startswith("group "))
     vip = s.vip_for("keystone-public").resource
     assert group.split()[1:] == [
-        api_cluster.group(ctx), vip, "p_keystone", "p_fs_glance", "p_glance-api", "p_cinder-api", "p_neutron-server"
+        api_cluster.group(ctx), vip, "p_keystone", "p_fs_glance", "p_glance-api", "p_cinder-api", "p_neutron-server",
+        "p_ceilometer-agent-central",
     ]  # fmt: skip
     assert all(f"ocf:halab:{a}" in crm for a in ocf_agents.AGENTS)
     assert 'os_password="' not in crm, "the admin's password must never be in the CIB"

@@ -4,6 +4,7 @@ text a bundle collects; the grep finds what is left."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,6 +45,12 @@ def kinds_of_input(value: bytes) -> dict[str, bytes]:
     }
 
 
+def test_every_text_secret_of_a_lab_is_one_the_scrubber_knows(lab_secrets: Secrets) -> None:
+    """A field added to provision/secrets.py is scrubbed under its own name, or the test names it."""
+    texts = {f.name for f in dataclasses.fields(Secrets) if f.type == "str" and not f.name.endswith("_hex")}
+    assert texts - {s.name for s in of_secrets(lab_secrets)} == set()
+
+
 def test_every_secret_in_every_kind_of_input_is_redacted(lab_secrets: Secrets) -> None:
     secrets = of_secrets(lab_secrets)
     assert {s.name for s in secrets} >= {
@@ -60,6 +67,8 @@ def test_every_secret_in_every_kind_of_input_is_redacted(lab_secrets: Secrets) -
         "cinder_service_password",
         "neutron_db_password",
         "neutron_service_password",
+        "ceilometer_service_password",
+        "ceilometer_telemetry_secret",
         "fernet_key_0",
         "fernet_key_1",
         "credential_key_0",

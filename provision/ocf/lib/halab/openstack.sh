@@ -9,7 +9,8 @@
 
 HALAB_OCF_LIB=$(dirname "$0")/../../lib/halab
 
-# The parameters every agent has; each agent's meta-data lists them (os_params_xml) after its own.
+# The parameters every agent has (os_process_params_xml), and those of an agent whose monitor asks an API
+# (os_params_xml: both); each agent's meta-data lists them after its own.
 : "${OCF_RESKEY_user:=nobody}"
 : "${OCF_RESKEY_group:=nogroup}"
 : "${OCF_RESKEY_pid:=${HA_RSCTMP}/halab-${OCF_RESOURCE_INSTANCE}.pid}"
@@ -19,7 +20,7 @@ HALAB_OCF_LIB=$(dirname "$0")/../../lib/halab
 : "${OCF_RESKEY_os_domain_name:=Default}"
 : "${OCF_RESKEY_probe_timeout:=5}"
 
-os_params_xml() {
+os_process_params_xml() {
     cat <<END
 <parameter name="user" unique="0"><longdesc lang="en">The user the service runs as.</longdesc>
 <shortdesc lang="en">User</shortdesc><content type="string" default="nobody"/></parameter>
@@ -29,6 +30,12 @@ os_params_xml() {
 <shortdesc lang="en">Pid file</shortdesc><content type="string" default="\${HA_RSCTMP}/halab-\${OCF_RESOURCE_INSTANCE}.pid"/></parameter>
 <parameter name="log" unique="0"><longdesc lang="en">Where the service's output goes.</longdesc>
 <shortdesc lang="en">Log file</shortdesc><content type="string" default="/var/log/halab/\${OCF_RESOURCE_INSTANCE}.log"/></parameter>
+END
+}
+
+os_params_xml() {
+    os_process_params_xml
+    cat <<END
 <parameter name="os_auth_url" unique="0" required="1"><longdesc lang="en">Keystone's v3 URL the monitor gets its
 token from (ending in /v3/).</longdesc><shortdesc lang="en">Keystone URL</shortdesc><content type="string"/></parameter>
 <parameter name="os_username" unique="0"><longdesc lang="en">The user the monitor authenticates as.</longdesc>
@@ -94,14 +101,18 @@ os_probe() {
     python3 "$HALAB_OCF_LIB/os_probe.py" "$@" <"$OCF_RESKEY_os_password_file" 2>&1
 }
 
-os_validate() {  # the agent's own checks first; then these
+os_process_validate() {  # what starting the service as its user needs
     for b in python3 setpriv setsid; do check_binary "$b"; done
+    id -u "$OCF_RESKEY_user" >/dev/null 2>&1 || { ocf_exit_reason "no user $OCF_RESKEY_user"; exit $OCF_ERR_CONFIGURED; }
+    return $OCF_SUCCESS
+}
+
+os_validate() {  # the agent's own checks first; then these
     [ -f "$HALAB_OCF_LIB/os_probe.py" ] || { ocf_exit_reason "$HALAB_OCF_LIB/os_probe.py is missing"; exit $OCF_ERR_INSTALLED; }
     [ -n "$OCF_RESKEY_os_auth_url" ] || { ocf_exit_reason "os_auth_url is not set"; exit $OCF_ERR_CONFIGURED; }
     [ -r "$OCF_RESKEY_os_password_file" ] || {
         ocf_exit_reason "os_password_file $OCF_RESKEY_os_password_file is not readable"; exit $OCF_ERR_CONFIGURED; }
-    id -u "$OCF_RESKEY_user" >/dev/null 2>&1 || { ocf_exit_reason "no user $OCF_RESKEY_user"; exit $OCF_ERR_CONFIGURED; }
-    return $OCF_SUCCESS
+    os_process_validate
 }
 
 # os_start COMMAND...: start it detached as the user (pid file) unless it runs already, then poll the monitor
