@@ -102,6 +102,33 @@ def monitor_recovery_bound_ms(cib_resources_xml: str, primitive: str) -> int:
     )
 
 
+def latest_exec_ms(
+    cib_resources_xml: str, crm_mon_ops_xml: str, node: str, primitive: str, task: str
+) -> tuple[int, str]:
+    """How long `primitive`'s latest `task` took (crm_mon's exec-time: on `node`, else on another node), or its
+    configured timeout where none ran. (ms, where it came from)"""
+    others = [n.get("name", "") for n in ET.fromstring(crm_mon_ops_xml).iter("node") if n.get("name") != node]
+    for n in (node, *others):
+        ms = op_exec_ms(crm_mon_ops_xml, n, primitive, task)
+        if ms is not None:
+            return ms, f"measured on {n}"
+    return op_ms(cib_resources_xml, primitive, task), "its timeout: none on record"
+
+
+def monitor_restart_limit_ms(
+    cib_resources_xml: str, crm_mon_ops_xml: str, node: str, primitive: str
+) -> tuple[int, str]:
+    """The most a dead `primitive` should cost when Pacemaker has to recover it in place: its next monitor
+    (interval + timeout), then a stop and a start as long as its latest ones took (latest_exec_ms). A process
+    restarted by a supervisor of its own (mysqld_safe) comes back sooner. (ms, how it was counted)"""
+    interval = op_ms(cib_resources_xml, primitive, "monitor", "interval")
+    timeout = op_ms(cib_resources_xml, primitive, "monitor")
+    took = {t: latest_exec_ms(cib_resources_xml, crm_mon_ops_xml, node, primitive, t) for t in ("stop", "start")}
+    how = ", ".join(f"{task} {ms} ms ({src})" for task, (ms, src) in took.items())
+    total = interval + timeout + sum(ms for ms, _ in took.values())
+    return total, f"{primitive}'s monitor interval {interval} + timeout {timeout} ms, then {how}"
+
+
 def op_exec_ms(crm_mon_ops_xml: str, node: str, resource: str, task: str) -> int | None:
     """exec-time of the latest `task` op of `resource` on `node`, from `crm_mon -1 -o --output-as=xml`."""
     root = ET.fromstring(crm_mon_ops_xml)

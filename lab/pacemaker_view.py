@@ -45,6 +45,13 @@ class PacemakerView:
             return pacemaker.crm_mon_xml(self.lab.ctx, node) or ""
         return self.lab.ask("crm_mon -1 --output-as=xml") or ""
 
+    def crm_mon_ops_xml(self, node: str) -> str:
+        """crm_mon with its operations history (exec-times), as `node` sees it."""
+        r = self.lab.provider.run(node, "crm_mon -1 -o --output-as=xml", timeout=15)
+        if not r.ok:
+            raise AssertionError(f"crm_mon -1 -o on {node}: exit {r.rc}: {r.stderr.strip()[-200:]}")
+        return r.stdout
+
     def group_holders(self) -> dict[str, str | None]:
         """Pacemaker group -> the node running it whole now (no wait); empty without Pacemaker."""
         out: dict[str, str | None] = {}

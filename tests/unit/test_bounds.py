@@ -6,7 +6,9 @@ from lab.bounds import (
     duration_ms,
     failover_bound_ms,
     group_members,
+    latest_exec_ms,
     monitor_recovery_bound_ms,
+    monitor_restart_limit_ms,
     op_exec_ms,
     op_ms,
 )
@@ -58,3 +60,19 @@ OPS = (Path(__file__).parent / "data" / "crm_mon_ops.xml").read_text()  # real c
 def test_op_exec_ms_reads_the_latest_start() -> None:
     assert op_exec_ms(OPS, "node1", "p_ip_mysql", "start") == 185
     assert op_exec_ms(OPS, "node2", "p_ip_mysql", "start") is None
+
+
+def test_the_restart_limit_takes_each_ops_latest_exec_time_else_its_timeout() -> None:
+    """p_mysql started on node1 in 4123 ms and never stopped anywhere: monitor interval + timeout + that start + the
+    stop's timeout, the detail saying which figure is measured where and which configured; node2, which never ran
+    it, is limited by node1's start."""
+    ms, how = monitor_restart_limit_ms(CIB, OPS, "node1", "p_mysql")
+    assert ms == 20000 + 10000 + 120000 + 4123
+    assert "start 4123 ms (measured on node1)" in how and "stop 120000 ms (its timeout" in how
+    ms, how = monitor_restart_limit_ms(CIB, OPS, "node2", "p_mysql")
+    assert ms == 20000 + 10000 + 120000 + 4123 and "measured on node1" in how
+
+
+def test_the_latest_exec_time_says_where_it_came_from() -> None:
+    assert latest_exec_ms(CIB, OPS, "node2", "p_mysql", "start") == (4123, "measured on node1")
+    assert latest_exec_ms(CIB, OPS, "node1", "p_mysql", "stop") == (120000, "its timeout: none on record")

@@ -21,14 +21,15 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("scenario", "runs"), [("api-cluster", True), ("active-active", False),
-                                                ("active-passive", False)])  # fmt: skip
+@pytest.mark.parametrize(("scenario", "runs"), [("api-cluster", True), ("variants/api-variant", True),
+                                                ("active-active", False), ("active-passive", False)])  # fmt: skip
 def test_the_agent_runs_in_ch4s_api_group_only(scenario: str, runs: bool) -> None:
     assert ceilometer.enabled(load_scenario(str(REPO / f"scenarios/{scenario}.yaml"))) is runs
 
 
-def test_settings_use_the_api_vips_keystone_ch3s_broker_and_the_labs_secrets(tmp_path: Path) -> None:
-    sc = load_scenario(str(REPO / "scenarios/api-cluster.yaml"))
+@pytest.mark.parametrize("path", ["scenarios/api-cluster.yaml", "scenarios/variants/api-variant.yaml"])
+def test_settings_use_the_api_vips_keystone_ch3s_broker_and_the_labs_secrets(path: str, tmp_path: Path) -> None:
+    sc = load_scenario(str(REPO / path))
     ctx = SimpleNamespace(scenario=sc, secrets=load_or_create(tmp_path))
     conf = ceilometer.settings(ctx)  # type: ignore[arg-type]
     rabbit = f"{sc.vip_for('rabbitmq').address}:{sc.services['rabbitmq'].port}"
