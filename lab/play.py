@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lab.checks.base import Check
 from lab.faults import Fault
 from lab.schedule import Action, Apply, Heal, Schedule, Sleep, Wait, describe
 from lab.trial import WORK_FS, Trial
@@ -37,16 +36,15 @@ def run(lab: Lab, schedule: Schedule, actions: list[Action], *, echo: Callable[[
     name = f"schedule-{schedule.path.stem}"
     # No fault may keep a service away longer than the configured timeouts let the system take to recover.
     bound_ms = int(lab.playbook.recovery_deadline_s(lab.ctx) * 1000)
-    try:
-        with lab.trial(name) as t:
+    with lab.trial(name) as t:
+        bounds_ms = dict.fromkeys(lab.playbook.services(lab.ctx), bound_ms)
+        try:
             play(t, actions, echo=echo)
-            services = lab.playbook.services(lab.ctx)
-            t.finish(
-                bounds_ms={s: bound_ms for s in services},
-                membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log),
-            )
-    except WaitTimeout as exc:  # the system never came back: a failed run with its report, not bad input
-        lab.report.checks.append(Check(f"{name}: recovery", False, str(exc)))
+            t.finish(bounds_ms=bounds_ms, membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log))
+        except WaitTimeout as exc:  # the system never came back: a failed run with its report, not bad input
+            echo(f"not recovered: {exc}")
+            t.finish_unrecovered(str(exc), bounds_ms=bounds_ms,
+                                 membership_change=any(f.name in MEMBERSHIP for f, _ in t.fault_log))  # fmt: skip
     path = lab.write_report()
     echo(lab.report.summary_table())
     for c in lab.report.checks:

@@ -112,19 +112,19 @@ class Trial:
             if exc_type is not None:
                 if self.applied:
                     progress.note(f"undoing {len(self.applied)} applied faults")
-                self._undo_faults()
+                self._undo_faults("the test failed")
             evidence.snapshot(self.lab, f"after-{self.name}")  # also after a failed trial: what it left
         finally:
             if step is not None:  # ended here even when the teardown fails: a spinner left running redraws forever
                 step.end(exc_type)  # once: a second end does nothing
 
-    def _undo_faults(self) -> None:
+    def _undo_faults(self, why: str) -> None:
         """A test that failed half-way must not leave its fault for the next test: heal what is still applied,
         newest first, and say in the report what was undone."""
         for f in reversed(list(self.applied)):
             try:
                 self.heal(f)
-                self.lab.report.notes.append(f"{self.name}: undid {f.describe()} after the test failed")
+                self.lab.report.notes.append(f"{self.name}: undid {f.describe()} after {why}")
             except Exception as exc:  # keep undoing the rest; the test's own failure is what pytest shows
                 self.lab.report.notes.append(f"{self.name}: could not undo {f.describe()}: {exc}")
 
@@ -331,13 +331,42 @@ class Trial:
         self.clients_back()  # so that a gap has an end
         self._stop_workload()
         self.observer.stop()
-        survived = self.verify()
+        return self._judge(self.verify(), placed, bounds_ms or {}, expect_split_brain, membership_change)
+
+    def finish_unrecovered(
+        self, reason: str, *, bounds_ms: dict[str, int] | None = None, membership_change: bool = False
+    ) -> TrialResult:
+        """The system did not come back (`reason`: the wait that gave up): stop the load and judge what was recorded
+        up to now, as `finish` does, so the report still says what each fault cost (an outage still open at the end
+        counts to the end), where VIPs and mounts were doubled, what quorum did; what survived is read back if the
+        services answer, and no service is placed anywhere. Then the faults still applied are healed."""
+        self._stop_workload()
+        self.observer.stop()
+        self.lab.report.checks.append(Check(f"{self.name}: recovery", False, reason))
+        try:
+            survived = self.verify()
+        except AssertionError as exc:  # the services may not answer: what the read-back said last (its log has it all)
+            said = [ln for ln in str(exc).splitlines() if ln.strip()]
+            self.lab.report.checks.append(Check(f"{self.name}: read-back", False, said[-1] if said else "failed"))
+            survived = {}
+        result = self._judge(survived, {}, bounds_ms or {}, False, membership_change)
+        self._undo_faults("it did not recover")  # judged as it was; the lab is left without the faults
+        return result
+
+    def _judge(
+        self,
+        survived: dict,
+        placed: dict[str, str],
+        bounds_ms: dict[str, int],
+        expect_split_brain: bool,
+        membership_change: bool,
+    ) -> TrialResult:
         h = self.history()
         prefix = f"{self.name}: "
         since = self.fault_at or h.ops[0].time
         pb, ctx = self.lab.playbook, self.lab.ctx
         tm = timing(
-            self, h, since, placed, bounds_ms or {}, expect_split_brain=expect_split_brain,
+            self, h, since, placed, bounds_ms, expect_split_brain=expect_split_brain,
             membership_change=membership_change,
         )  # fmt: skip
         outages, events, checks, floors = tm.outages, tm.events, tm.checks, tm.floors

@@ -36,8 +36,9 @@ def wait_settled(
     also: Callable[[str], bool] | None = None,
     also_what: str = "",
 ) -> dict[str, str]:
-    """Wait until every group runs, whole, on one node (not `avoid`), and `also(crm_mon xml)` holds where given;
-    return group -> node."""
+    """Wait until every group runs, whole, on one node (not `avoid`, and one the provider has running: right after a
+    crash the survivors' crm_mon still places the groups on the dead node until corosync notices), and
+    `also(crm_mon xml)` holds where given; return group -> node."""
 
     def settled() -> dict[str, str] | None:
         xml = pacemaker.crm_mon_xml(ctx, node)
@@ -45,7 +46,7 @@ def wait_settled(
             return None
         placed = group_nodes(xml)
         if all(g in placed and placed[g] is not None and placed[g] != avoid for g in want) and (
-            also is None or also(xml)
+            all(ctx.provider.is_running(cast(str, placed[g])) for g in want) and (also is None or also(xml))
         ):
             return {g: cast(str, placed[g]) for g in want}  # not None: checked just above
         return None
