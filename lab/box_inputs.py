@@ -102,8 +102,7 @@ def package_list(packages: Iterable[str]) -> list[str]:
 
 
 # The system users the OpenStack services run as (provision/keystone.py, glance.py, cinder.py, neutron.py,
-# ceilometer.py), made as
-# their Debian packages would: the lab installs only their python3-* libraries.
+# ceilometer.py), made as their Debian packages would: the lab installs only their python3-* libraries.
 SERVICE_USERS: tuple[str, ...] = ("keystone", "glance", "cinder", "neutron", "ceilometer")
 
 
