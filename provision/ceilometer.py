@@ -14,13 +14,12 @@ the agent with an init script; the lab starts the agent from its own OCF agent, 
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.scenario import Scenario
 from provision import keystone, uwsgi_api
-from provision.context import Context
+from provision.context import Context, script_command
 
 AGENT = "ceilometer-agent-central"  # the OCF agent's name (guide: ocf:openstack:ceilometer-agent-central)
 PRIMITIVE = f"p_{AGENT}"
@@ -115,8 +114,7 @@ def take_samples(ctx: Context, node: str) -> list[Sample]:
     """Every sample waiting in QUEUE at ch. 3's RabbitMQ VIP, taken off it by `node` (provision/files/
     ceilometer_samples.py; the broker password on stdin): nothing else consumes them in the lab."""
     sc = ctx.scenario
-    args = [str(sc.vip_for("rabbitmq").address), str(sc.services["rabbitmq"].port), "halab", QUEUE]
-    source = (FILES / "ceilometer_samples.py").read_text()
-    r = ctx.provider.run(node, f"python3 -c {shlex.quote(source)} {' '.join(shlex.quote(a) for a in args)}",
+    args = (str(sc.vip_for("rabbitmq").address), str(sc.services["rabbitmq"].port), "halab", QUEUE)
+    r = ctx.provider.run(node, script_command(FILES / "ceilometer_samples.py", *args),
                          input=(ctx.secrets.rabbitmq_password + "\n").encode(), check=True, timeout=60)  # fmt: skip
     return [Sample(**json.loads(line)) for line in r.stdout.splitlines() if line.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,12 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+def script_command(script: Path, *args: str) -> str:
+    """A shell command that runs one of provision/files' Python scripts on a node without copying it there; its
+    secrets go on stdin, never among `args` (a command line is visible to every process of the node)."""
+    return f"python3 -c {shlex.quote(script.read_text())} {' '.join(shlex.quote(a) for a in args)}"
 
 
 def render(template: str, **values: object) -> str:

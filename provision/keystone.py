@@ -18,7 +18,7 @@ from lab.providers.base import ProviderError
 from lab.scenario import Scenario
 from lab.wait import WaitTimeout, until
 from provision import memcached
-from provision.context import Context
+from provision.context import Context, script_command
 
 # The scenario services Keystone serves. Zed has one API on both ports: the guide's admin port (35357) is kept
 # because its HAProxy block sends there, and the admin endpoint is registered on it.
@@ -243,10 +243,9 @@ def register_service(
 def probe(ctx: Context, node: str, *args: str, stdin: str, timeout: float = TOKEN_TIMEOUT_S) -> str:
     """What `node` gets asking one OpenStack API question (provision/files/os_probe.py's modes: token, validate,
     images): an HTTP status, or "error …". `stdin`: the password or token it needs."""
-    quoted = " ".join(shlex.quote(a) for a in args)
     r = ctx.provider.run(
         node,
-        f"python3 -c {shlex.quote(PROBE_SOURCE.read_text())} {quoted}",
+        script_command(PROBE_SOURCE, *args),
         input=(stdin + "\n").encode(),
         timeout=2 * timeout + 10,  # the images question asks twice (a token, then the list)
     )
