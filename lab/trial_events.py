@@ -1,6 +1,7 @@
 """A trial's events and timing checks, per service: every outage in each fault's (and heal's) window is an event,
-the first fault's longest carries its floor and limit (lab/floors.py), and the configured timeouts' bound limits
-what has no complete floor. Split from lab/trial.py, which runs the trial; this reads what it recorded."""
+the first fault's longest carries its floor and limit (lab/floors.py), so does a heal's move back onto its node (a
+failback), and the configured timeouts' bound limits what has no complete floor. Split from lab/trial.py, which
+runs the trial; this reads what it recorded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from lab.checks.availability import Outage, downtime_check, no_outage, outage, s
 from lab.checks.base import Check
 from lab.checks.floor import floor_check
 from lab.checks.split_brain import vip_timeline
+from lab.floors import Floor
 from lab.history import WORK_FS, History
 from lab.report import Event
 
@@ -40,7 +42,8 @@ def timing(
     """Events and timing checks of every service the playbook runs, from the trial's history."""
     out = Timing()
     outages, events, checks, floors = out.outages, out.events, out.checks, out.floors
-    limited: set[str] = set()  # services whose downtime is limited by their floor
+    limited: set[str] = set()  # services with an outage limited by its floor (a fault's or a failback's)
+    unfloored: set[str] = set()  # services with a fault's outage no floor limited
     prefix = f"{t.name}: "
     pb, ctx = t.lab.playbook, t.lab.ctx
     resolution_s, stall_s = t.resolution_ms / 1000, t.cfg.stall_s
@@ -67,10 +70,17 @@ def timing(
             # what the floor/limit check limits: every outage of this window together (flaps add up)
             ev.outages, ev.total_downtime_ms = max(1, len(found)), total_downtime_ms(found)
             ev.nth = next((n for n, x in enumerate(found, 1) if x is o_i), 1)
-            if label.startswith("heal:") and svc in bounds_ms:  # a failback has no floor: the timeouts bound it
+            back = label.startswith("heal:") and not expect_split_brain  # after a split, no one move
+            fl = failback_floor(t, svc, label, target, at, placed, h) if back else None
+            if fl is not None:  # the heal moved the service back (no stickiness, preemption): its floor limits it
+                ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(t.resolution_ms)
+                checks.append(floor_check(f"{prefix}{label}: ", ev, fl))
+                limited |= {svc} if ev.limit_ms is not None else set()
+                floors.append({**fl.to_dict(), "window": label, "since": at, "max_gap_s": resolution_s})
+            elif label.startswith("heal:") and svc in bounds_ms:  # a heal's outage with no move to floor
                 c = downtime_check(o_i, bounds_ms[svc])
                 name = f"{prefix}{c.name} after {label} within {bounds_ms[svc]} ms"
-                checks.append(Check(name, c.passed, c.detail))
+                checks.append(Check(name, c.passed, c.detail + "; no move back to floor: the configured timeouts"))
             ev.probe_gap_ms = (
                 probe if within is None else outage(h, svc, since=at, fs=("connect",), onset_within=within)
             ).downtime_ms
@@ -92,6 +102,8 @@ def timing(
                     limited |= {svc} if ev.limit_ms is not None else set()
                     how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
                     floors.append({**fl.to_dict(), **how})
+            if not label.startswith("heal:") and o_i.downtime_ms != 0 and ev.limit_ms is None:
+                unfloored.add(svc)
             events.append(ev)
             # the other outages of this window (a flap after the service came back) are events of their own
             for n, other in enumerate(found, 1):
@@ -101,7 +113,7 @@ def timing(
                     events.append(flap)
         # the configured timeouts' bound limits what has no complete floor; else it is what Pacemaker would
         # tolerate, in the event only
-        if svc in bounds_ms and svc not in limited:
+        if svc in bounds_ms and (svc not in limited or svc in unfloored):
             c = downtime_check(o, bounds_ms[svc])
             checks.append(
                 Check(
@@ -111,3 +123,14 @@ def timing(
                 )
             )
     return out
+
+
+def failback_floor(
+    t: Trial, svc: str, label: str, target: str, at: float, placed: dict[str, str], h: History
+) -> Floor | None:
+    """The floor of what a heal moved back onto its node: from where the fault's move had put things to where the
+    trial ended, for a trial with one fault and one heal (more, and the move is no one heal's)."""
+    if len(t.fault_log) != 1 or len(t.heal_log) != 1 or t.placed_after_fault is None:
+        return None
+    pb, ctx = t.lab.playbook, t.lab.ctx
+    return pb.floor(ctx, svc, t.placed_after_fault, placed, False, [(label, target, at)], h)

@@ -296,10 +296,16 @@ def floor(
     faults: list[tuple[str, str, float]],
     history: History,
 ) -> Floor | None:
-    """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms): timers only."""
+    """VRRP's least takeover time for the fault that moved the VIP (keepalived.vrrp_bounds_ms): timers only. A heal
+    that moved it back onto its node (preemption) has a floor of 0: the old master holds the VIP until the returning
+    one's first advert, so no timer need pass between the two."""
     if service not in VIP_SERVICES or before.get("vip") == after.get("vip") or not faults:
         return None
-    if faults[0][1] != before.get("vip"):  # the VIP moved, but not off the fault's target (a preemption after a heal)
+    if faults[0][0].startswith("heal:"):
+        if after.get("vip") != faults[0][1]:
+            return None
+        return Floor(service, 0, {}, method="a preemption onto the returned node: no timer on the path")
+    if faults[0][1] != before.get("vip"):  # the VIP moved, but not off the fault's target
         return None
     timers = keepalived.vrrp_bounds_ms(ctx.opts)
     fault = faults[0][0]

@@ -26,10 +26,17 @@ def group_floor(
     the measured ops of the members before the service's own `member` (None: the group's last), and that member's
     start request until the service's first answer."""
     old, new = before.get(group), after.get(group)
+    if not (old and new and old != new and faults):
+        return None
+    # a fault's move is off its target; a heal's (a failback: no stickiness) is onto it, orderly (the node rejoined
+    # before Pacemaker moved anything back). Any other move is not this fault's or heal's.
+    failback = faults[0][0].startswith("heal:")
+    if faults[0][1] != (new if failback else old):
+        return None
+    membership_change = membership_change and not failback
     ops_xml = ctx.ask("crm_mon -1 -o --output-as=xml")
     cib = ctx.ask("cibadmin -Q --scope resources")
-    # the group moved off the fault's target: a move back after the heal (no stickiness) is not this fault's
-    if not (ops_xml and cib and old and new and old != new and faults and faults[0][1] == old):
+    if not (ops_xml and cib):
         return None
     members = bounds.group_members(cib, group)
     if member is not None:  # the members up to the service's own (ch. 4: one group, several services)
@@ -39,6 +46,7 @@ def group_floor(
         return None
     membership = bounds.membership_floor_ms(ctx.opts) if membership_change else 0
     method = "corosync token + consensus - 2 x hold, " if membership_change else ""
+    method = ("a move back onto the returned node: " if failback else "") + method
     method += "exec-time of each member before the service (crm_mon -o)"
     if not ctx.provider.shared_clock:  # the nodes' logs and the client's history are on different clocks
         return Floor(

@@ -8,7 +8,7 @@ from typing import cast
 
 from lab import bounds
 from lab.checks.placement import group_nodes, resource_nodes
-from lab.wait import until
+from lab.wait import WaitTimeout, until
 from provision import pacemaker
 from provision.context import Context
 
@@ -82,8 +82,8 @@ def settle(
     whole()
     # ...and no transition still pending (a rejoined node may pull a group back right after).
     r = ctx.provider.run(node, f"crm_resource --wait --timeout={int(deadline)}s", timeout=deadline + 10)
-    if not r.ok:
-        raise AssertionError(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}; {pending(ctx, node)}")
+    if not r.ok:  # a wait that gave up, as until's: a schedule run judges what was recorded (lab/play.py)
+        raise WaitTimeout(f"cluster did not settle within {deadline:.0f}s: {r.stderr.strip()}; {pending(ctx, node)}")
     return whole()
 
 

@@ -71,3 +71,17 @@ def test_a_schedule_that_never_recovers_is_still_judged(settles: bool, tmp_path:
         assert calls[0][2]["bounds_ms"] == {"mysql": 1500} and calls[-1] == "exit"
         assert any(line.startswith("FAIL schedule-x: recovery") for line in out)
         assert any("not recovered" in line for line in out)
+
+
+def test_a_cluster_that_never_settles_is_a_wait_that_gave_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pacemaker's own wait (crm_resource --wait) timing out is the same kind of failure as a condition's: the
+    schedule run above judges it instead of ending in a traceback."""
+    from provision import pacemaker_groups
+
+    monkeypatch.setattr(pacemaker_groups, "wait_settled", lambda *a, **kw: {"g_mysql": "node1"})
+    monkeypatch.setattr(pacemaker_groups, "pending", lambda ctx, node: "still to do: Move p_mysql")
+    failed = SimpleNamespace(ok=False, stderr="Timed out waiting for transition")
+    provider = SimpleNamespace(run=lambda node, cmd, timeout: failed, is_running=lambda n: True)
+    ctx: Any = SimpleNamespace(cluster_nodes=["node1", "node2"], provider=provider)
+    with pytest.raises(WaitTimeout, match="did not settle within 5s: Timed out.*Move p_mysql"):
+        pacemaker_groups.settle(ctx, ["g_mysql"], timeout=5)
