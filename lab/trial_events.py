@@ -47,6 +47,7 @@ def timing(
     prefix = f"{t.name}: "
     pb, ctx = t.lab.playbook, t.lab.ctx
     resolution_s, stall_s = t.resolution_ms / 1000, t.cfg.stall_s
+    how = {"max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}  # what floors.json's downtimes are from
     for svc in pb.services(ctx):
         # a gap longer than the history's resolution is an outage even when no op failed (hung requests)
         whole = availability.outages(h, svc, since=since, fs=WORK_FS, max_gap_s=resolution_s, stall_s=stall_s)
@@ -76,7 +77,8 @@ def timing(
                 ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(t.resolution_ms)
                 checks.append(floor_check(f"{prefix}{label}: ", ev, fl))
                 limited |= {svc} if ev.limit_ms is not None else set()
-                floors.append({**fl.to_dict(), "window": label, "since": at, "max_gap_s": resolution_s})
+                # re-measurable as a fault's (tests/unit/test_floors.py): its outages are the ones since the heal
+                floors.append({**fl.to_dict(), **how, "since": at})
             elif label.startswith("heal:") and svc in bounds_ms:  # a heal's outage with no move to floor
                 c = downtime_check(o_i, bounds_ms[svc])
                 name = f"{prefix}{c.name} after {label} within {bounds_ms[svc]} ms"
@@ -100,8 +102,7 @@ def timing(
                     ev.floor_ms, ev.limit_ms = fl.total_ms, fl.limit_ms(t.resolution_ms)
                     checks.append(floor_check(prefix, ev, fl))
                     limited |= {svc} if ev.limit_ms is not None else set()
-                    how = {"since": since, "max_gap_s": resolution_s, "stall_s": stall_s, "fs": WORK_FS}
-                    floors.append({**fl.to_dict(), **how})
+                    floors.append({**fl.to_dict(), **how, "since": since})
             if not label.startswith("heal:") and o_i.downtime_ms != 0 and ev.limit_ms is None:
                 unfloored.add(svc)
             events.append(ev)

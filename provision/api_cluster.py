@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,6 +85,23 @@ def _parallel(fn: object, nodes: list[str]) -> None:
         list(pool.map(fn, nodes))  # type: ignore[arg-type]
 
 
+def _schemas(ctx: Context, node: str, db_node: str) -> None:
+    """Every service's database and schema at once, from `node`: each its own database, none needs another's (nor
+    Keystone answering), and each db_sync waits on MySQL round trips more than on a CPU."""
+    t0 = time.monotonic()
+    others: list[Callable[[], None]] = [functools.partial(uwsgi_api.create_schema, a, ctx, node, db_node)
+                                        for a, _p, _s in UWSGI_APIS if uwsgi_api.enabled(a, ctx.scenario)]  # fmt: skip
+    if glance.enabled(ctx.scenario):
+        others.append(functools.partial(glance.create_schema, ctx, node, db_node))
+    with ThreadPoolExecutor(max_workers=len(others) + 1) as pool:
+        keystone_s = pool.submit(keystone.initialise, ctx, node, db_node)
+        rest = [pool.submit(job) for job in others]
+        ctx.measured["keystone_initialise_s"] = keystone_s.result()
+        for f in rest:
+            f.result()  # a failed schema raises here, naming its command
+    ctx.measured["schemas_s"] = round(time.monotonic() - t0, 2)
+
+
 def _configure_node(ctx: Context, node: str) -> None:
     ctx.provider.run(node, f"mkdir -p {STORE}", check=True, timeout=15)
     keystone.configure_node(ctx, node)
@@ -118,51 +136,53 @@ def _asked(api_: uwsgi_api.UwsgiApi, ctx: Context, client: str, _where: str) -> 
 
 def converge(ctx: Context) -> None:
     db = backend(ctx)
-    active_passive.converge(db)
     ctx = api(ctx)
     nodes, first, client = ctx.cluster_nodes, ctx.cluster_nodes[0], ctx.scenario.nodes_with_role("client")[0].name
+    # the API nodes' configuration and their own cluster need nothing of ch. 3's: built while ch. 3's pair comes up
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ch3 = pool.submit(active_passive.converge, db)
+        progress.note(f"the APIs' configuration and the lab's OCF agents on {', '.join(nodes)}")
+        _parallel(lambda n: _configure_node(ctx, n), nodes)
+        parts = pacemaker.stack_up(ctx)
+        ch3.result()
     db_node = active_passive.wait_settled(db, db.cluster_nodes[0])[db.scenario.services["mysql"].group or ""]
-    on = ", ".join(nodes)
-    progress.note(f"the APIs' configuration and the lab's OCF agents on {on}")
-    _parallel(lambda n: _configure_node(ctx, n), nodes)
     progress.note(f"the services' schemas in ch. 3's MySQL (on {db_node}), from {first}")
-    ctx.measured["keystone_initialise_s"] = keystone.initialise(ctx, first, db_node)
-    for api_, _primitive, _settings in UWSGI_APIS:
-        if uwsgi_api.enabled(api_, ctx.scenario):
-            uwsgi_api.create_schema(api_, ctx, first, db_node)
+    _schemas(ctx, first, db_node)
     device = None
     if glance.enabled(ctx.scenario):
-        glance.create_schema(ctx, first, db_node)
         device = ctx.provider.shared_disk(glance.SERVICE, ctx.scenario.services[glance.SERVICE].disk_mb)
         # the empty XFS's root is the store: Glance's own, once (as mysql_install_db is MySQL's)
         ctx.provider.run(first, f"mount -t xfs {device} {STORE} && chown {glance.USER} {STORE}; rc=$?; "
                          f"umount {STORE}; exit $rc", check=True, timeout=60)  # fmt: skip
-    parts = pacemaker.stack_up(ctx)
     progress.note(f"crm configure, then {group(ctx)} starting")
     pacemaker.configure(ctx, first, "\n".join([*parts, crm(ctx, device)]))
     keystone.await_answers({"vip": keystone.auth_url(ctx.scenario)},
                            lambda where: keystone.token_status(ctx, client, where), "201", lambda _n: True,
                            ("p_keystone", keystone.LOG), recovery_deadline_s(ctx))  # fmt: skip
+    # every later member's service user and endpoints at once (each needs Keystone only), then every one started:
+    # Pacemaker starts them in the group's order, and each is asked at the VIP in turn
+    uwsgi = [(a, p) for a, p, _s in UWSGI_APIS if uwsgi_api.enabled(a, ctx.scenario)]
+    later: list[tuple[str, Callable[[], None]]] = []
     if glance.enabled(ctx.scenario):
-        progress.note("glance's service user and endpoints, then p_glance-api starting")
-        glance.register(ctx, first)
-        ctx.provider.run(first, "crm resource start p_glance-api", check=True, timeout=60)
+        later.append(("p_glance-api", functools.partial(glance.register, ctx, first)))
+    later += [(p, functools.partial(uwsgi_api.register, a, ctx, first)) for a, p in uwsgi]
+    if ceilometer.enabled(ctx.scenario):
+        later.append((ceilometer.PRIMITIVE, functools.partial(ceilometer.register, ctx, first)))
+    if later:
+        progress.note(f"the service users and endpoints of {', '.join(p for p, _ in later)}, then their starts")
+        with ThreadPoolExecutor(max_workers=len(later)) as pool:
+            for f in [pool.submit(register) for _p, register in later]:
+                f.result()
+        for primitive, _register in later:
+            ctx.provider.run(first, f"crm resource start {primitive}", check=True, timeout=60)
+    if glance.enabled(ctx.scenario):
         keystone.await_answers({"vip": glance.url(ctx.scenario)},
                                lambda where: glance.images_status(ctx, client, where), "200", lambda _n: True,
                                ("p_glance-api", glance.LOG), recovery_deadline_s(ctx))  # fmt: skip
-    for api_, primitive, _settings in UWSGI_APIS:
-        if uwsgi_api.enabled(api_, ctx.scenario):
-            progress.note(f"{api_.service}'s service user and endpoints, then {primitive} starting")
-            uwsgi_api.register(api_, ctx, first)
-            ctx.provider.run(first, f"crm resource start {primitive}", check=True, timeout=60)
-            keystone.await_answers({"vip": uwsgi_api.url(api_, ctx.scenario)},
-                                   functools.partial(_asked, api_, ctx, client), "200", lambda _n: True,
-                                   (primitive, api_.log_file),
-                                   recovery_deadline_s(ctx))  # fmt: skip
-    if ceilometer.enabled(ctx.scenario):
-        progress.note(f"ceilometer's service user, then {ceilometer.PRIMITIVE} starting")
-        ceilometer.register(ctx, first)
-        ctx.provider.run(first, f"crm resource start {ceilometer.PRIMITIVE}", check=True, timeout=60)
+    for api_, primitive in uwsgi:
+        keystone.await_answers({"vip": uwsgi_api.url(api_, ctx.scenario)},
+                               functools.partial(_asked, api_, ctx, client), "200", lambda _n: True,
+                               (primitive, api_.log_file), recovery_deadline_s(ctx))  # fmt: skip
     settle(ctx)
 
 

@@ -9,7 +9,7 @@ secret on the command line."""
 
 import sys
 
-from keystoneauth1 import session
+from keystoneauth1 import exceptions, session
 from keystoneauth1.identity import v3
 from keystoneclient.v3 import client
 
@@ -25,7 +25,10 @@ def one(manager, **match):
     return found[0] if found else None
 
 
-project = one(ks.projects, name="service") or ks.projects.create("service", "default", description="services")
+try:
+    project = one(ks.projects, name="service") or ks.projects.create("service", "default", description="services")
+except exceptions.Conflict:  # made meanwhile by another service's registration (provisioning runs them at once)
+    project = one(ks.projects, name="service")
 user = one(ks.users, name=user_name)
 if user:
     ks.users.update(user, password=user_password)  # a lab's secrets are the truth
