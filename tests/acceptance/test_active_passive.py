@@ -27,7 +27,8 @@ from lab.fixtures import (
 )
 from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
-from provision import active_passive, drbd, pacemaker
+from provision import active_passive, drbd, fencing, pacemaker
+from tests.acceptance.fenced_freeze import fenced_freeze, stonith_on
 from tests.acceptance.two_node_start import one_started_alone
 
 pytestmark = pytest.mark.active_passive
@@ -209,6 +210,18 @@ def test_drbd_resyncs_after_the_crashed_node_returns(lab: Lab) -> None:
 
 
 @pytest.mark.smoke
+def test_frozen_active_node_is_fenced_once_stonith_is_switched_on(lab: Lab) -> None:
+    """The contrast with the freeze test below (a split-brain under the guide's stonith-enabled=false), on this same
+    cluster: the hardened profile's fence devices switched on for one trial, the frozen node is powered off by its
+    peer before the peer starts its groups; no double VIP or mount. CI's libvirt smoke runs it (the hardened suite's
+    own lab: tox -e libvirt-fencing)."""
+    if not fencing.available(lab.ctx):
+        pytest.skip(f"STONITH needs a fence device; the {lab.provider_name} provider has none: LAB_PROVIDER=libvirt")
+    with stonith_on(lab):
+        fenced_freeze(lab, "freeze-fenced-guide")
+
+
+# not in the smoke: CI's libvirt smoke runs the fenced freeze instead (its budget); the full suite on libvirt runs it
 def test_drbd_disconnects_on_a_ring1_cut_and_resyncs_after(lab: Lab) -> None:
     """DRBD replicates over the replication network. Cut the secondary's ring1: corosync keeps the membership over
     ring0, the primary's DRBD notices the dead link and goes on alone (its writes stall until it does: measured),

@@ -10,8 +10,8 @@ import pytest
 from lab import bounds
 from lab.fixtures import assert_checks, make_lab, report_failback
 from lab.session import Lab
-from lab.wait import until
 from provision import fencing
+from tests.acceptance.fenced_freeze import fenced_freeze
 
 pytestmark = pytest.mark.active_passive
 
@@ -68,29 +68,11 @@ def test_ring0_cut_moves_the_groups_to_the_connected_node(lab: Lab) -> None:
     assert_checks(res)
 
 
-@pytest.mark.smoke  # the contrast that matters most: tox -e libvirt-fencing runs it (netns skips it: no fence device)
+@pytest.mark.smoke  # tox -e libvirt-fencing runs it (netns skips it: no fence device); CI's libvirt smoke runs the
+# same trial on the guide suite's cluster with these fence devices switched on (test_active_passive.py)
 def test_frozen_active_node_is_fenced_before_the_peer_takes_over(fence_device: None, lab: Lab) -> None:
     """The contrast with the guide profile's freeze test (a split-brain there): the peer loses the frozen node, powers
     it off through fence_virsh, and only then starts its groups. No double VIP, no double mount."""
     if not fencing.enabled(lab.ctx):  # on libvirt (fence_device let it run) fence_virsh is the lab's own
         pytest.fail("the hardened libvirt lab has no fence device: provision/fencing.py did not configure stonith")
-    node = lab.settle()[lab.scenario.services["mysql"].group or ""]
-    other = next(n for n in lab.cluster_nodes if n != node)
-    bound_ms = lab.pcmk.failover_bound_ms("mysql") + fencing.STONITH_TIMEOUT_S * 1000
-    with lab.trial("freeze-fenced") as t:
-        t.fault("freeze", node)
-        until(
-            lambda: not lab.provider.is_running(node),
-            timeout=(bounds.membership_ms(lab.opts) / 1000) + fencing.STONITH_TIMEOUT_S,
-            what=f"{other} to fence frozen {node} (fence_virsh powers its domain off)",
-            seen=lambda: lab.status(),
-        )
-        placed = lab.settle(on=other, avoid=node, timeout=bound_ms / 1000)
-        res = t.finish(bounds_ms={"mysql": bound_ms}, settle_avoid=node, membership_change=True)
-    history = lab.provider.run(other, "stonith_admin --history '*'", timeout=30).stdout
-    lab.restart_node(node)  # fenced = powered off: power it on again for whatever runs next
-    assert placed[lab.scenario.services["mysql"].group or ""] == other
-    # Pacemaker asks for `reboot`; pcmk_reboot_action=off makes fence_virsh power the domain off (it stayed off).
-    assert f"of {node} successful" in history, f"no successful fencing of {node} in the history: {history}"
-    lab.report.notes.append(f"hardened freeze of {node}: fenced by {other}; {history.strip()[:200]}")
-    assert_checks(res)  # vip-holders and double-mounts among them: the frozen node never held on while the peer ran
+    fenced_freeze(lab, "freeze-fenced")
