@@ -3,7 +3,6 @@ faults against real corosync, pacemaker, mariadb and rabbitmq, measured from cli
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -29,6 +28,7 @@ from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
 from provision import active_passive, drbd, fencing, pacemaker
 from tests.acceptance.fenced_freeze import fenced_freeze, stonith_on
+from tests.acceptance.ping_loss import neighbour_state, ping_loss_pct, wait_neighbours_resolved
 from tests.acceptance.two_node_start import one_started_alone
 
 pytestmark = pytest.mark.active_passive
@@ -421,20 +421,13 @@ def test_cutting_both_nics_changes_membership_and_the_peer_takes_over(lab: Lab) 
     assert_checks(res, may_fail=split_brain_losses(lab), lab=lab)
 
 
-def ping_loss_pct(lab: Lab, src: str, address: str, count: int = 300) -> float:
-    """Packet loss from `src` to `address`, as ping measures it (300 echoes 10 ms apart)."""
-    r = lab.provider.run(src, f"ping -q -n -c {count} -i 0.01 -W 1 {address}", timeout=count * 0.01 + 30)
-    m = re.search(r"([\d.]+)% packet loss", r.stdout)
-    assert m, f"ping printed no loss figure: {r.stdout} {r.stderr}"
-    return float(m.group(1))
-
-
 def test_packet_loss_and_a_partition_heal_one_at_a_time(lab: Lab) -> None:
     """Two network faults on one NIC, each its own nftables table: the partition drops everything, healing it
     leaves the packet loss (at the share asked for), healing that leaves a clean link. Measured with ping."""
     node, client = lab.cluster_nodes[0], lab.client
     net = ring(lab, "management")
     address = str(lab.scenario.nodes[node].addresses[net])
+    client_address = str(lab.scenario.nodes[client].addresses[net])
     loss = make("packet_loss", node, network=net, percent=30, direction="in").resolve(lab)
     cut = make("partition", node, network=net, others=[client]).resolve(lab)
     expected = loss.percent  # type: ignore[attr-defined]
@@ -445,9 +438,13 @@ def test_packet_loss_and_a_partition_heal_one_at_a_time(lab: Lab) -> None:
         cut.apply(lab)
         assert ping_loss_pct(lab, client, address, count=50) == 100.0
         cut.heal(lab)
+        wait_neighbours_resolved(lab, client, node, net)  # the loss asked for is between resolved neighbours
         measured = ping_loss_pct(lab, client, address)
         lab.report.notes.append(f"packet_loss {expected}% in on {node}/{net}: ping from {client} lost {measured}%")
-        assert abs(measured - expected) <= margin, f"{measured}% lost, asked for {expected}% (+-{margin:.1f})"
+        assert abs(measured - expected) <= margin, (
+            f"{measured}% lost, asked for {expected}% (+-{margin:.1f}); neighbours after: "
+            f"{client} {neighbour_state(lab, client, address)}, {node} {neighbour_state(lab, node, client_address)}"
+        )
         loss.heal(lab)
         assert ping_loss_pct(lab, client, address, count=100) == 0.0
     finally:
