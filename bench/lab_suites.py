@@ -56,9 +56,11 @@ def print_report(r: dict) -> None:
     print("phase                         wall_s")
     for phase, secs in r.get("timings_s", {}).items():
         print(f"  {phase:<28}{secs:>7.2f}")
-    print("node      RSS_MiB  PSS_MiB   (after provisioning; RSS double-counts shared memory)")
+    print("node      RSS_MiB  PSS_MiB  resident_MiB   (after provisioning; RSS double-counts shared pages, PSS")
+    print("                                           shares them with other nodes; resident: each page once)")
     for node, m in r.get("memory_kib", {}).items():
-        print(f"  {node:<8}{m['rss'] / 1024:>8.0f} {m['pss'] / 1024:>8.0f}")
+        resident = f"{m['resident'] / 1024:>13.0f}" if "resident" in m else f"{'-':>13}"
+        print(f"  {node:<8}{m['rss'] / 1024:>8.0f} {m['pss'] / 1024:>8.0f} {resident}")
     print("fault          target       service    downtime_ms floor_ms ratio limit_ms  bound_ms  VIP")
     for e in r["events"]:
         ratio = f"{e['downtime_ms'] / e['floor_ms']:.2f}" if e.get("floor_ms") and e["downtime_ms"] else "-"

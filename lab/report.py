@@ -82,7 +82,7 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds (up, provision, trial:*)
-    memory_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {rss, pss} after provisioning
+    memory_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {rss, pss, resident}, provisioned
     # each node's votequorum transitions per trial: {trial, node, time, at_ms (from the first fault), changes}
     quorum: list[dict[str, Any]] = field(default_factory=list)
 

@@ -144,7 +144,8 @@ class Lab:
         self.playbook.start_service(self.ctx, node, service)
 
     def memory(self) -> dict[str, dict[str, int]]:
-        """Per node: RSS summed over its processes (double-counts shared memory) and PSS (does not)."""
+        """Per node: RSS summed over its processes (double-counts shared memory), PSS (shares a page with other
+        nodes' mappers too) and `resident`, its distinct resident pages (each counted once)."""
         return {n: self.provider.memory_kib(n) for n in self.scenario.nodes if self.provider.is_running(n)}
 
     @property

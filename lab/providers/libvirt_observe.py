@@ -9,6 +9,7 @@ from pathlib import Path
 from lab.providers.base import ProviderError, Result
 from lab.providers.common import ipv4_addresses, sh
 from lab.providers.libvirt_commands import LibvirtCommands
+from lab.providers.resident_pages import resident_kib
 
 
 class LibvirtObservation(LibvirtCommands):
@@ -84,7 +85,8 @@ class LibvirtObservation(LibvirtCommands):
         return addrs, mounts
 
     def memory_kib(self, node: str) -> dict[str, int]:
-        """The VM as the host pays for it: RSS and PSS of its qemu process (guest RAM + emulator)."""
+        """The VM as the host pays for it: RSS, PSS and distinct resident pages of its qemu process (guest RAM +
+        emulator)."""
         total = {"rss": 0, "pss": 0}
         if node in self.client_nodes:
             return total
@@ -95,4 +97,7 @@ class LibvirtObservation(LibvirtCommands):
                 key = line.split(":")[0].lower()
                 if key in total:
                     total[key] += int(line.split()[1])
+            resident = resident_kib([pid])
+            if resident is not None:
+                total["resident"] = resident
         return total

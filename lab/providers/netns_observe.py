@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lab.providers.common import ipv4_addresses, sh
 from lab.providers.netns_node import NetnsNode
+from lab.providers.resident_pages import resident_kib
 
 
 class NetnsObservation(NetnsNode):
@@ -67,9 +68,11 @@ class NetnsObservation(NetnsNode):
         return found
 
     def memory_kib(self, node: str) -> dict[str, int]:
-        """RSS and PSS summed over the node's processes (smaps_rollup)."""
+        """RSS and PSS summed over the node's processes (smaps_rollup), and their distinct resident pages
+        (`resident`: each page once, lab/providers/resident_pages.py), the figure a machine of its own would hold."""
         total = {"rss": 0, "pss": 0}
-        for pid in self.pids(node):
+        pids = self.pids(node)
+        for pid in pids:
             try:
                 for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                     key = line.split(":")[0].lower()
@@ -77,4 +80,5 @@ class NetnsObservation(NetnsNode):
                         total[key] += int(line.split()[1])
             except (FileNotFoundError, ProcessLookupError):
                 continue
-        return total
+        resident = resident_kib(pids)
+        return total if resident is None else total | {"resident": resident}
