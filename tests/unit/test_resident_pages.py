@@ -11,7 +11,10 @@ import pytest
 
 from lab.providers.resident_pages import frames, resident_kib
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="page frame numbers need CAP_SYS_ADMIN (root)")
+pytestmark = [
+    pytest.mark.unit,
+    pytest.mark.skipif(os.geteuid() != 0, reason="page frame numbers need CAP_SYS_ADMIN (root)"),
+]
 
 
 def rss_kib(pid: int) -> int:
