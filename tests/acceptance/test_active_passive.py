@@ -28,7 +28,7 @@ from lab.session import REPO, Lab, TrialResult
 from lab.wait import holds, until
 from provision import active_passive, drbd, fencing, pacemaker
 from tests.acceptance.fenced_freeze import fenced_freeze, stonith_on
-from tests.acceptance.ping_loss import neighbour_state, ping_loss_pct, wait_neighbours_resolved
+from tests.acceptance.ping_loss import neighbour_state, ping_loss, ping_loss_pct, wait_neighbours_resolved
 from tests.acceptance.two_node_start import one_started_alone
 
 pytestmark = pytest.mark.active_passive
@@ -439,10 +439,10 @@ def test_packet_loss_and_a_partition_heal_one_at_a_time(lab: Lab) -> None:
         assert ping_loss_pct(lab, client, address, count=50) == 100.0
         cut.heal(lab)
         wait_neighbours_resolved(lab, client, node, net)  # the loss asked for is between resolved neighbours
-        measured = ping_loss_pct(lab, client, address)
+        measured, summary = ping_loss(lab, client, address)
         lab.report.notes.append(f"packet_loss {expected}% in on {node}/{net}: ping from {client} lost {measured}%")
         assert abs(measured - expected) <= margin, (
-            f"{measured}% lost, asked for {expected}% (+-{margin:.1f}); neighbours after: "
+            f"{measured}% lost, asked for {expected}% (+-{margin:.1f}); ping: {summary}; neighbours after: "
             f"{client} {neighbour_state(lab, client, address)}, {node} {neighbour_state(lab, node, client_address)}"
         )
         loss.heal(lab)
