@@ -328,9 +328,8 @@ def test_the_labs_ocf_agents_pass_ocf_tester_and_their_monitor_asks_the_api(lab:
             lab.provider.run(node, f"kill -CONT -{pid}", check=True)
             assert frozen.rc == 1, f"monitor of a frozen {agent}: rc {frozen.rc} ({frozen.stderr[-300:]})"
             asked = params.get("url", params["os_auth_url"])  # glance's monitor asks its own URL, keystone's the auth
-            assert "ocf-exit-reason:" in frozen.stderr and asked in frozen.stderr, (
+            assert "ocf-exit-reason:" in frozen.stderr and asked in frozen.stderr, \
                 f"the monitor did not say what it asked {asked} and what it got: {frozen.stderr[-300:]}"
-            )
             until(lambda a=agent, q=quick: ocf_action(lab, node, a, "monitor", q, deadline).rc == 0,
                   timeout=deadline, what=f"{agent}'s monitor to pass once thawed")  # fmt: skip
             assert ocf_action(lab, node, agent, "stop", quick, deadline).rc == 0
