@@ -130,7 +130,9 @@ def report_failback(t: Trial, res: TrialResult, node: str) -> None:
     is an outage of its own, measured as the heal's event; none is said too."""
     back = [e for e in res.events if e.fault.startswith("heal:") and e.target == node]
     for e in back:
-        moved = f", VIP {'+'.join(e.vip_from or ['-'])} -> {'+'.join(e.vip_to or ['-'])}" if e.vip else ""
+        moved = ""  # a flap's VIP move is its window's longest outage's
+        if e.vip and not e.flap:
+            moved = f", VIP {'+'.join(e.vip_from or ['-'])} -> {'+'.join(e.vip_to or ['-'])}"
         down = "never recovered" if e.downtime_ms is None else f"{e.downtime_ms} ms"
         t.lab.report.notes.append(f"{t.name}: {node}'s return cost {e.service} {down}{moved}")
     if not back:

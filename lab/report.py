@@ -133,7 +133,9 @@ class Report:
             bound = "-" if e.bound_ms is None else str(e.bound_ms)
             floor = "-" if e.floor_ms is None else str(e.floor_ms)
             limit = "-" if e.limit_ms is None else str(e.limit_ms)
-            moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}" if e.vip else "-"
+            moved = "-"  # a flap has no VIP move of its own: its window's longest outage row holds it
+            if e.vip and not e.flap:
+                moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}"
             where = e.recovered_on or "-"
             fault = e.fault if e.outages <= 1 else f"{e.fault} {e.nth}/{e.outages}"  # the nth of its outages
             lines.append(row.format(fault, e.target, e.service or "-", downtime, floor, limit, bound, moved, where))

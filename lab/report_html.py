@@ -162,7 +162,7 @@ def _events_html(events: list[dict[str, Any]], where: dict[int, TrialView]) -> s
         late = late or (isinstance(floor, int) and isinstance(down, int) and down < floor)
         shown = "never recovered" if down is None else escape(str(down))
         moved = "-"
-        if e.get("vip"):
+        if e.get("vip") and not e.get("flap"):  # a flap's VIP move is its window's longest outage's
             frm, to = "+".join(e.get("vip_from") or ["-"]), "+".join(e.get("vip_to") or ["-"])
             moved = f"{escape(frm)} &rarr; {escape(to)} <small>{escape(str(e['vip']))}</small>"
         at = _epoch(e.get("at"))

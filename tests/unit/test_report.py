@@ -116,3 +116,16 @@ def test_summary_table() -> None:
     assert lines[8].endswith("...") and len(lines[8]) < 140
     assert lines[-1] == "verdict: fail"
     assert report([]).summary_table().splitlines()[-5] == "FAIL  (no checks ran)"
+
+
+def test_a_flap_row_names_no_vip_move_of_its_own() -> None:
+    """The longest outage of a window holds the VIP's move; the window's other outages (flaps) print "-" there,
+    not "-->-" (CI's libvirt smoke printed that for the second outage of a crash)."""
+    r = report([PASS])
+    main = Event("crash", "node2", T0, "mysql", 93479, "node1", vip="192.168.42.101", vip_from=["node2"],
+                 vip_to=["node1"], nth=1, outages=2)  # fmt: skip
+    flap = Event("crash", "node2", T0, "mysql", 737, None, vip="192.168.42.101", nth=2, outages=2, flap=True)
+    r.events = [main, flap]
+    rows = r.summary_table().splitlines()[3:5]
+    assert rows[0].split()[-2:] == ["node2->node1", "node1"]
+    assert rows[1].split() == ["crash", "2/2", "node2", "mysql", "737", "-", "-", "-", "-", "-"]
