@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from lab import bounds
+from lab.checks.placement import resource_nodes
 from lab.fixtures import assert_checks
 from lab.session import Lab
 from lab.wait import until
@@ -55,8 +56,30 @@ def stonith_on(lab: Lab) -> Iterator[None]:
         lab.settle()  # no transition pending: the devices started where they may run
         yield
     finally:
-        on = next(n for n in nodes if lab.provider.is_running(n))
-        devices = " ".join(f"st_{n}" for n in nodes)
-        lab.provider.run(on, f"crm configure property stonith-enabled=false && crm -F configure delete {devices}",
-                         check=True, timeout=120)  # fmt: skip
+        _switch_off(lab, [f"st_{n}" for n in nodes])
         lab.report.notes.append("STONITH switched off again: the guide's stonith-enabled=false")
+
+
+def _switch_off(lab: Lab, devices: list[str]) -> None:
+    """stonith-enabled=false, the devices stopped, and only once no node runs them deleted. crmsh's own
+    `delete -F` waits for the stop it asks for, yet CI saw it refuse anyway ("resource st_node2 is running"): the
+    fenced node had just rejoined and the transition that started st_node2 there was still running. Stopping first
+    and polling where crm_mon sees each device closes that race; the wait is bounded by the stop's op timeout plus
+    a transition's."""
+    on = next(n for n in lab.cluster_nodes if lab.provider.is_running(n))
+    run = lab.provider.run
+    run(on, "crm configure property stonith-enabled=false", check=True, timeout=60)
+    for d in devices:
+        run(on, f"crm_resource --resource {d} --meta --set-parameter target-role --parameter-value Stopped",
+            check=True, timeout=60)  # fmt: skip
+
+    def running() -> dict[str, list[str]]:
+        xml = pacemaker.crm_mon_xml(lab.ctx, on)
+        where = resource_nodes(xml) if xml else {d: ["(crm_mon did not answer)"] for d in devices}
+        return {d: where[d] for d in devices if where.get(d)}
+
+    stop_s = pacemaker.DEFAULT_OP_TIMEOUT_S * pacemaker.timeout_scale(lab.ctx)
+    deadline_s = 2 * stop_s + bounds.membership_ms(lab.opts) / 1000
+    until(lambda: not running(), timeout=deadline_s, what=f"{', '.join(devices)} stopped on every node before "
+          "they are deleted", seen=lambda: f"still running: {running()}")  # fmt: skip
+    run(on, f"crm configure delete {' '.join(devices)}", check=True, timeout=120)
