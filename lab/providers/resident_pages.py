@@ -56,10 +56,11 @@ def frames(pid: int) -> set[int]:
 
 def resident_kib(pids: Iterable[int]) -> int | None:
     """KiB of distinct resident pages held by `pids` together; None where page frames cannot be read (no
-    CAP_SYS_ADMIN: the kernel reports every frame as 0)."""
+    CAP_SYS_ADMIN: the kernel reports every frame as 0) or nothing was read at all (no pid, every one gone or
+    refused): 0 would read as a measurement."""
     union: set[int] = set()
     for pid in pids:
         union |= frames(pid)
-    if union == {0}:
+    if not union or union == {0}:
         return None
     return len(union) * PAGE // 1024

@@ -64,8 +64,9 @@ def _switch_off(lab: Lab, devices: list[str]) -> None:
     """stonith-enabled=false, the devices stopped, and only once no node runs them deleted. crmsh's own
     `delete -F` waits for the stop it asks for, yet CI saw it refuse anyway ("resource st_node2 is running"): the
     fenced node had just rejoined and the transition that started st_node2 there was still running. Stopping first
-    and polling where crm_mon sees each device closes that race; the wait is bounded by the stop's op timeout plus
-    a transition's."""
+    and polling where crm_mon sees each device closes that race (Pacemaker records a pending start, record-pending
+    being true by default, so a device still starting counts as running). The wait is bounded by two op timeouts,
+    a start still in flight and then its stop, plus a membership change."""
     on = next(n for n in lab.cluster_nodes if lab.provider.is_running(n))
     run = lab.provider.run
     run(on, "crm configure property stonith-enabled=false", check=True, timeout=60)
