@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as `python bench/lab_suites.py`, halab installed or not
+
+from lab.report import vip_move_text  # noqa: E402
 
 
 def run_suite(provider: str, marker: str, reports: Path, extra: list[str]) -> tuple[float, int]:
@@ -64,9 +67,7 @@ def print_report(r: dict) -> None:
     print("fault          target       service    downtime_ms floor_ms ratio limit_ms  bound_ms  VIP")
     for e in r["events"]:
         ratio = f"{e['downtime_ms'] / e['floor_ms']:.2f}" if e.get("floor_ms") and e["downtime_ms"] else "-"
-        vip = "-"  # a flap's VIP move is its window's longest outage's
-        if e.get("vip") and not e.get("flap"):
-            vip = f"{'+'.join(e.get('vip_from') or ['-'])}->{'+'.join(e.get('vip_to') or ['-'])}"
+        vip = vip_move_text(e.get("vip"), e.get("vip_from"), e.get("vip_to"), e.get("flap", False)) or "-"
         print(
             f"  {e['fault']:<13}{e['target']:<13}{e['service']:<10}{str(e['downtime_ms']):>11} "
             f"{str(e.get('floor_ms') or '-'):>8} {ratio:>5} {str(e.get('limit_ms') or '-'):>8} "

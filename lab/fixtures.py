@@ -12,7 +12,7 @@ import pytest
 from lab.checks.base import Check
 from lab.checks.split_brain import vip_samples
 from lab.providers import ProviderError, Unsupported
-from lab.report import Event
+from lab.report import Event, vip_move_text
 from lab.scenario import Scenario, ScenarioError, Vip, load_scenario
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
@@ -130,9 +130,8 @@ def report_failback(t: Trial, res: TrialResult, node: str) -> None:
     is an outage of its own, measured as the heal's event; none is said too."""
     back = [e for e in res.events if e.fault.startswith("heal:") and e.target == node]
     for e in back:
-        moved = ""  # a flap's VIP move is its window's longest outage's
-        if e.vip and not e.flap:
-            moved = f", VIP {'+'.join(e.vip_from or ['-'])} -> {'+'.join(e.vip_to or ['-'])}"
+        move = vip_move_text(e.vip, e.vip_from, e.vip_to, e.flap, arrow=" -> ")
+        moved = f", VIP {move}" if move else ""
         down = "never recovered" if e.downtime_ms is None else f"{e.downtime_ms} ms"
         t.lab.report.notes.append(f"{t.name}: {node}'s return cost {e.service} {down}{moved}")
     if not back:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +71,15 @@ class Event:
         return {**asdict(self), "at": iso_utc(self.at)}
 
 
+def vip_move_text(
+    vip: str | None, vip_from: Sequence[str] | None, vip_to: Sequence[str] | None, flap: bool, *, arrow: str = "->"
+) -> str | None:
+    """`from->to`, spelt alike by every report; None when no move is the event's own (no VIP, or a flap's)."""
+    if not vip or flap:  # a flap's VIP move is its window's longest outage's
+        return None
+    return f"{'+'.join(vip_from or ['-'])}{arrow}{'+'.join(vip_to or ['-'])}"
+
+
 @dataclass
 class Report:
     scenario: str
@@ -133,9 +143,7 @@ class Report:
             bound = "-" if e.bound_ms is None else str(e.bound_ms)
             floor = "-" if e.floor_ms is None else str(e.floor_ms)
             limit = "-" if e.limit_ms is None else str(e.limit_ms)
-            moved = "-"  # a flap has no VIP move of its own: its window's longest outage row holds it
-            if e.vip and not e.flap:
-                moved = f"{'+'.join(e.vip_from or ['-'])}->{'+'.join(e.vip_to or ['-'])}"
+            moved = vip_move_text(e.vip, e.vip_from, e.vip_to, e.flap) or "-"
             where = e.recovered_on or "-"
             fault = e.fault if e.outages <= 1 else f"{e.fault} {e.nth}/{e.outages}"  # the nth of its outages
             lines.append(row.format(fault, e.target, e.service or "-", downtime, floor, limit, bound, moved, where))

@@ -24,7 +24,7 @@ from lab.checks.availability import MEASURED_BY
 from lab.checks.quorum import describe_transition, grouped
 from lab.floors import LIMIT_FACTOR
 from lab.history import History
-from lab.report import iso_utc
+from lab.report import iso_utc, vip_move_text
 
 MERGED = "history.jsonl"  # lab/trial.py's merged dump (not imported: trial.py pulls in the whole lab)
 # how far outside a trial's first and last record an event's fault time may lie and still be that trial's
@@ -161,10 +161,10 @@ def _events_html(events: list[dict[str, Any]], where: dict[int, TrialView]) -> s
         late = down is None or (isinstance(limit, int) and isinstance(down, int) and down > limit)
         late = late or (isinstance(floor, int) and isinstance(down, int) and down < floor)
         shown = "never recovered" if down is None else escape(str(down))
-        moved = "-"
-        if e.get("vip") and not e.get("flap"):  # a flap's VIP move is its window's longest outage's
-            frm, to = "+".join(e.get("vip_from") or ["-"]), "+".join(e.get("vip_to") or ["-"])
-            moved = f"{escape(frm)} &rarr; {escape(to)} <small>{escape(str(e['vip']))}</small>"
+        frm = [escape(h) for h in e.get("vip_from") or []]  # each holder escaped: the "+" and "-" need none
+        to = [escape(h) for h in e.get("vip_to") or []]
+        move = vip_move_text(e.get("vip"), frm, to, e.get("flap", False), arrow=" &rarr; ")
+        moved = "-" if move is None else f"{move} <small>{escape(str(e['vip']))}</small>"
         at = _epoch(e.get("at"))
         cells = [
             link,

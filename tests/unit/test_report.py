@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lab.checks import MEASURED_BY, Check, Outage
-from lab.report import Event, Report, iso_utc
+from lab.report import Event, Report, iso_utc, vip_move_text
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +129,14 @@ def test_a_flap_row_names_no_vip_move_of_its_own() -> None:
     rows = r.summary_table().splitlines()[3:5]
     assert rows[0].split()[-2:] == ["node2->node1", "node1"]
     assert rows[1].split() == ["crash", "2/2", "node2", "mysql", "737", "-", "-", "-", "-", "-"]
+
+
+def test_vip_move_text_names_a_move_and_nothing_for_no_move_or_a_flap() -> None:
+    """The one spelling of a VIP move the table, the page, the notes and the bench print."""
+    vip = "192.168.42.101"
+    assert vip_move_text(vip, ["node2"], ["node1"], False) == "node2->node1"
+    assert vip_move_text(vip, ["node1", "node3"], [], False, arrow=" -> ") == "node1+node3 -> -"
+    assert vip_move_text(vip, None, None, False) == "-->-"  # a move whose holders were not sampled
+    assert vip_move_text(None, ["node2"], ["node1"], False) is None  # no VIP: no move
+    assert vip_move_text("", ["node2"], ["node1"], False) is None
+    assert vip_move_text(vip, ["node2"], ["node1"], True) is None  # a flap: its window's longest outage holds it
