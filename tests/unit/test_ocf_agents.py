@@ -144,6 +144,29 @@ def test_the_service_is_its_process_group_and_stop_ends_all_of_it(tmp_path: Path
 
 
 @needs_resource_agents
+def test_a_service_still_on_its_way_to_setsid_is_starting_not_exited(tmp_path: Path) -> None:
+    """start's check between looks: the launched process alive, before it is its own group (os_pid_running is not
+    yet true there: a slow CPU once failed a start in that gap), and not alive once killed (a zombie included)."""
+    marker = tmp_path / "svc-marker"
+    marker.write_text("#!/bin/sh\nsleep 300\n")
+    marker.chmod(0o755)
+    r = lib_script(
+        f"""
+        OS_MARKER={marker}
+        sh -c 'sleep 1; exec setsid {marker}' &
+        echo $! >"$OCF_RESKEY_pid"
+        os_pid_running || echo not-yet-its-group
+        os_started_alive && echo alive
+        until os_pid_running; do sleep 0.1; done; echo running
+        kill -KILL -"$(cat "$OCF_RESKEY_pid")"; sleep 0.3
+        os_started_alive || echo exited
+    """,
+        tmp_path,
+    )
+    assert r.stdout.split() == ["not-yet-its-group", "alive", "running", "exited"], r
+
+
+@needs_resource_agents
 def test_the_monitor_judges_an_answer_by_what_failed(tmp_path: Path) -> None:
     """The wanted answer passes; so, outside start, does a failed request (5xx, no response, Keystone refusing
     Glance's token) of a service whose version document answers 200 (the database moving under the APIs: a restart

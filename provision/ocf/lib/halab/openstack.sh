@@ -132,10 +132,19 @@ os_start() {
         echo $! >"$OCF_RESKEY_pid"
     fi
     while ! os_monitor; do
-        os_pid_running || { ocf_exit_reason "exited while starting: see $OCF_RESKEY_log"; return $OCF_ERR_GENERIC; }
+        os_started_alive || { ocf_exit_reason "exited while starting: see $OCF_RESKEY_log"; return $OCF_ERR_GENERIC; }
         sleep 1
     done
     return $OCF_SUCCESS
+}
+
+# The process start launched, alive (not a zombie its parent has yet to reap). Not os_pid_running: until the
+# background job has exec'd setsid, no process has its pid as group id, and a slow CPU (TCG, a busy host) let
+# start's first look fall in that gap and call a service that was only starting "exited" (measured: a start
+# failed after 102 ms with an empty log).
+os_started_alive() {
+    pid=$(cat "$OCF_RESKEY_pid" 2>/dev/null) && [ -n "$pid" ] && [ -r "/proc/$pid/status" ] &&
+        ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
 
 # An API under uwsgi (Cinder's, Neutron's): the parameters binary, wsgi, config, listen, url, processes and
