@@ -42,6 +42,10 @@ ROLE_PACKAGES: tuple[str, ...] = (
     "uwsgi-plugin-python3",
     "python3-openstackclient",
     "python3-glance",
+    # the rest of ch. 4's g_services_api (provision/api_cluster.py): Cinder's and Neutron's APIs, Ceilometer's agent
+    "python3-cinder",
+    "python3-neutron",
+    "python3-ceilometer",
 )
 
 # What makes the image a bootable Vagrant guest. dbus: `hostnamectl` (Vagrant's change_host_name on Debian);

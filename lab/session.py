@@ -50,6 +50,9 @@ class Lab:
             raise ProviderError(
                 f"LAB_SERVICES narrows active/passive runs only; {self.scenario.path} runs all its services: unset it"
             )
+        refused = getattr(self.playbook, "refuses_services", lambda _s, _o: None)(self.scenario, self.only or ())
+        if self.only and refused:
+            raise ProviderError(f"LAB_SERVICES={','.join(self.only)}: {refused}")
         self.provider_name, self.provider_reason = choose(provider)
         self.provider = make_provider(self.provider_name, self.scenario)
         self.started = time.time()
@@ -87,7 +90,7 @@ class Lab:
 
     def _needs(self) -> None:
         """A scenario part the provider cannot build fails before anything is built (one line, naming the fix)."""
-        unbuilt = getattr(self.playbook, "unbuilt_on", lambda _: None)(self.provider_name)
+        unbuilt = getattr(self.playbook, "unbuilt_on", lambda _p, _s: None)(self.provider_name, self.scenario)
         if unbuilt:
             raise ProviderError(f"{self.scenario.path}: topology {self.scenario.topology}: {unbuilt}: run it with "
                                 "--provider netns")  # fmt: skip

@@ -190,7 +190,7 @@ def status(ctx: Context) -> str:
 def notes(ctx: Context) -> list[str]:
     out = [n for n in [fencing.note(ctx)] if n] + pacemaker.timeout_note(ctx)
     if ctx.only is not None:
-        left = sorted(set(ctx.scenario.services) - set(services(ctx)))
+        left = sorted(set(ctx.scenario.services) & set(SERVICES) - set(services(ctx)))  # ch. 3's, not ch. 4's
         out.append(f"LAB_SERVICES={','.join(ctx.only)}: provisioned and tested {services(ctx)} only, not {left}")
     if ctx.drbd:
         return out

@@ -25,6 +25,7 @@ from provision import (
     active_passive,
     ceilometer,
     cinder,
+    drbd,
     glance,
     keystone,
     neutron,
@@ -36,7 +37,7 @@ from provision import (
 )
 from provision.context import Context, render
 
-HONOURS_LAB_SERVICES = False  # the APIs need ch. 3's MySQL: nothing to narrow
+HONOURS_LAB_SERVICES = True  # ch. 3's half: LAB_SERVICES=mysql leaves RabbitMQ (and the central agent) out (TCG)
 VIP_HANDOVER_SAMPLES = 0  # Pacemaker stops a VIP before it starts it elsewhere
 TOKENS, VALIDATE, IMAGES = "keystone", "keystone-validate", "glance"  # the workload's services
 MEMBERS = {TOKENS: "p_keystone", VALIDATE: "p_keystone", IMAGES: "p_glance-api"}  # the primitive serving each
@@ -73,10 +74,27 @@ def group(ctx: Context) -> str:
     return ctx.scenario.services[next(iter(keystone.ports(ctx.scenario)))].group or ""
 
 
-def unbuilt_on(provider: str) -> str | None:
-    """What this playbook cannot build yet on `provider` (checked before anything is built)."""
-    if provider == "libvirt":
-        return "the API cluster's Glance store on DRBD and its agents in the box are not built for libvirt yet"
+def refuses_services(scenario: Scenario, only: tuple[str, ...]) -> str | None:
+    """LAB_SERVICES narrows ch. 3's half only: the APIs always run, and every one of them stores in its MySQL."""
+    apis = [s for s in only if s not in active_passive.SERVICES]
+    if apis:
+        return (f"it narrows ch. 3's services ({', '.join(active_passive.SERVICES)}) of {scenario.path}, the APIs "
+                f"always run: leave {', '.join(apis)} out of it")  # fmt: skip
+    if "mysql" not in only:
+        return "every API stores in ch. 3's MySQL: keep mysql in it"
+    return None
+
+
+def central_agent(ctx: Context) -> bool:
+    """The guide's last member publishes to ch. 3's RabbitMQ: it runs unless LAB_SERVICES leaves RabbitMQ out."""
+    return ceilometer.enabled(ctx.scenario) and (ctx.only is None or "rabbitmq" in ctx.only)
+
+
+def unbuilt_on(provider: str, scenario: Scenario) -> str | None:
+    """What this playbook cannot build on `provider` from `scenario` (checked before anything is built)."""
+    if provider == "libvirt" and glance.enabled(scenario) and scenario.services[glance.SERVICE].drbd_minor is None:
+        return (f"services.{glance.SERVICE}: Glance's store is a DRBD resource on libvirt and it has no DRBD minor: "
+                "set drbd_minor and drbd_port")  # fmt: skip
     return None
 
 
@@ -110,9 +128,25 @@ def _configure_node(ctx: Context, node: str) -> None:
     for api_, _primitive, settings in UWSGI_APIS:
         if uwsgi_api.enabled(api_, ctx.scenario):
             uwsgi_api.configure_node(api_, ctx, node, settings(ctx))
-    if ceilometer.enabled(ctx.scenario):
+    if central_agent(ctx):
         ceilometer.configure_node(ctx, node)
     ocf_agents.install(ctx, node)
+
+
+def _glance_store(ctx: Context, first: str) -> str:
+    """p_fs_glance's device, an empty XFS whose root is Glance's store (its own, once, as mysql_install_db is
+    MySQL's): a DRBD resource where the provider has the module (ch. 3's sequence, then Pacemaker's ms_drbd_glance
+    owns it), else the shared-disk stand-in."""
+    size = ctx.scenario.services[glance.SERVICE].disk_mb
+    if ctx.drbd:
+        progress.note(f"DRBD resource {glance.SERVICE} on {', '.join(ctx.cluster_nodes)}")
+    device = drbd.create(ctx, [glance.SERVICE])[glance.SERVICE] if ctx.drbd else ctx.provider.shared_disk(
+        glance.SERVICE, size)  # fmt: skip
+    ctx.provider.run(first, f"mount -t xfs {device} {STORE} && chown {glance.USER} {STORE}; rc=$?; "
+                     f"umount {STORE}; exit $rc", check=True, timeout=60)  # fmt: skip
+    if ctx.drbd:
+        drbd.release(ctx, [glance.SERVICE])
+    return device
 
 
 def crm(ctx: Context, device: str | None) -> str:
@@ -123,11 +157,11 @@ def crm(ctx: Context, device: str | None) -> str:
     ks = ocf_agents.keystone_params(ctx, first) | {"processes": str(KEYSTONE_PROCESSES), "threads": "1"}
     cn = ocf_agents.cinder_params(ctx) if uwsgi_api.enabled(cinder.API, sc) else None
     nt = ocf_agents.neutron_params(ctx) if uwsgi_api.enabled(neutron.API, sc) else None
-    ce = ocf_agents.ceilometer_params() if ceilometer.enabled(sc) else None
+    ce = ocf_agents.ceilometer_params() if central_agent(ctx) else None
     return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address,
                   prefixlen=sc.networks[vip.network].cidr.prefixlen, keystone=ks,
                   glance=gl, cinder=cn, neutron=nt, ceilometer=ce, device=device, store=STORE,
-                  group=group(ctx))  # fmt: skip
+                  group=group(ctx), drbd=glance.SERVICE if ctx.drbd else None)  # fmt: skip
 
 
 def _asked(api_: uwsgi_api.UwsgiApi, ctx: Context, client: str, _where: str) -> str:
@@ -143,17 +177,12 @@ def converge(ctx: Context) -> None:
         ch3 = pool.submit(active_passive.converge, db)
         progress.note(f"the APIs' configuration and the lab's OCF agents on {', '.join(nodes)}")
         _parallel(lambda n: _configure_node(ctx, n), nodes)
+        device = _glance_store(ctx, first) if glance.enabled(ctx.scenario) else None
         parts = pacemaker.stack_up(ctx)
         ch3.result()
     db_node = active_passive.wait_settled(db, db.cluster_nodes[0])[db.scenario.services["mysql"].group or ""]
     progress.note(f"the services' schemas in ch. 3's MySQL (on {db_node}), from {first}")
     _schemas(ctx, first, db_node)
-    device = None
-    if glance.enabled(ctx.scenario):
-        device = ctx.provider.shared_disk(glance.SERVICE, ctx.scenario.services[glance.SERVICE].disk_mb)
-        # the empty XFS's root is the store: Glance's own, once (as mysql_install_db is MySQL's)
-        ctx.provider.run(first, f"mount -t xfs {device} {STORE} && chown {glance.USER} {STORE}; rc=$?; "
-                         f"umount {STORE}; exit $rc", check=True, timeout=60)  # fmt: skip
     progress.note(f"crm configure, then {group(ctx)} starting")
     pacemaker.configure(ctx, first, "\n".join([*parts, crm(ctx, device)]))
     keystone.await_answers({"vip": keystone.auth_url(ctx.scenario)},
@@ -166,7 +195,7 @@ def converge(ctx: Context) -> None:
     if glance.enabled(ctx.scenario):
         later.append(("p_glance-api", functools.partial(glance.register, ctx, first)))
     later += [(p, functools.partial(uwsgi_api.register, a, ctx, first)) for a, p in uwsgi]
-    if ceilometer.enabled(ctx.scenario):
+    if central_agent(ctx):
         later.append((ceilometer.PRIMITIVE, functools.partial(ceilometer.register, ctx, first)))
     if later:
         progress.note(f"the service users and endpoints of {', '.join(p for p, _ in later)}, then their starts")
@@ -287,4 +316,7 @@ def notes(ctx: Context) -> list[str]:
         "(Neutron's API; no RPC server: no Neutron agent runs in the lab) and p_ceilometer-agent-central (polling "
         f"{', '.join(ceilometer.METERS)} every {ceilometer.POLL_INTERVAL_S} s, samples to ch. 3's RabbitMQ); "
         "p_glance-registry is gone (removed in Stein)"
-    ]
+    ] + ([] if central_agent(ctx) or not ceilometer.enabled(ctx.scenario) else [
+        f"LAB_SERVICES={','.join(ctx.only or ())}: ch. 3's RabbitMQ left out, so {ceilometer.PRIMITIVE} (which "
+        "publishes to it) is not configured"
+    ])

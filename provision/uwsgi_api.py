@@ -134,7 +134,8 @@ def create_schema(api: UwsgiApi, ctx: Context, node: str, db_node: str) -> None:
     from / (its own directory is 0700 to it)."""
     keystone.create_database(ctx, db_node, api.name, api.name, passwords(api, ctx)[0])
     ctx.provider.run(node, f"cd / && setpriv --reuid={api.name} --regid={api.name} --clear-groups python3 -c "
-                     f"'{api.manage}' --config-file {api.conf} {api.manage_args}", check=True, timeout=600)  # fmt: skip
+                     f"'{api.manage}' --config-file {api.conf} {api.manage_args}", check=True,
+                     timeout=keystone.emulated_s(ctx, 600))  # fmt: skip
 
 
 def register(api: UwsgiApi, ctx: Context, node: str) -> None:

@@ -40,7 +40,8 @@ class LibvirtObservation(LibvirtCommands):
         return {
             s: f"/dev/drbd{svc.drbd_minor}"
             for s, svc in self.scenario.services.items()
-            if svc.drbd_minor is not None and self.scenario.nodes_with_role(s)
+            # a group runs it (ch. 3's g_mysql, ch. 4's g_services_api for Glance's store)
+            if svc.drbd_minor is not None and svc.group is not None
         }
 
     def _paused(self, node: str) -> bool:

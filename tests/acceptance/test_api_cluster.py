@@ -122,7 +122,7 @@ def test_two_clusters_each_with_its_own_membership_and_the_guides_api_group(lab:
     vip = sc.vip_for(next(iter(keystone.ports(sc))))
     expected = [vip.resource, "p_keystone"] + (["p_fs_glance", "p_glance-api"] if glance.enabled(sc) else [])
     expected += [primitive for a, primitive, _ in api_cluster.UWSGI_APIS if uwsgi_api.enabled(a, sc)]
-    expected += [ceilometer.PRIMITIVE] if ceilometer.enabled(sc) else []
+    expected += [ceilometer.PRIMITIVE] if api_cluster.central_agent(lab.ctx) else []
     assert members(lab) == expected
     cib = lab.pcmk.cib_resources()
     assert 'provider="halab" type="keystone"' in cib
@@ -169,7 +169,7 @@ def test_openstack_cli_gets_a_token_and_stores_an_image_through_the_api_vip(lab:
     token = openstack(lab, "token issue -f value -c id")
     got = keystone.probe(lab.ctx, lab.client, "sha256", f"{glance.url(sc)}v2/images/{made}/file", "10", stdin=token)
     assert got == f"sha256 {want}"
-    if ceilometer.enabled(sc):
+    if api_cluster.central_agent(lab.ctx):
         size = float(lab.provider.run(lab.client, "stat -c %s /etc/services", check=True).stdout)
         polled = samples_after(lab, 0, f"of image {made}'s size", resource=made)
         assert {(s.meter, s.volume) for s in polled} == {("image.size", size)}, polled
@@ -186,7 +186,7 @@ def test_crash_of_the_active_api_node_moves_the_group_to_the_peer(lab: Lab) -> N
         t.fault("crash", victim)
         placed = t.settle(on=survivor, avoid=victim)
         t.clients_back()
-        if ceilometer.enabled(lab.scenario) and glance.enabled(lab.scenario):  # the image client's image is polled
+        if api_cluster.central_agent(lab.ctx) and glance.enabled(lab.scenario):  # the image client's image is polled
             crashed = t.fault_at or 0
             first = min(s.at for s in samples_after(lab, crashed, f"polled on {survivor} after the crash"))
             lab.report.notes.append(
@@ -354,7 +354,7 @@ def test_the_central_agent_passes_ocf_tester_and_its_monitor_fails_a_frozen_agen
     (Pacemaker's resource stays where it is): ocf-tester passes (meta-data, validate-all, monitor 7, start,
     monitor 0, starts and stops twice); with the started agent frozen (SIGSTOP), monitor says 1 and why, thawed
     0, stopped 7."""
-    if not ceilometer.enabled(lab.scenario):
+    if not api_cluster.central_agent(lab.ctx):
         pytest.skip("the scenario runs no Ceilometer central agent")
     agent, node = ceilometer.AGENT, peer(lab, holder(lab))
     params = ocf_agents.ceilometer_params() | {"pid": f"/run/halab/ocf-tester-{agent}.pid"}

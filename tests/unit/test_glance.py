@@ -73,7 +73,7 @@ def test_registration_and_probes_read_their_secrets_on_stdin(scenario: Scenario,
         return SimpleNamespace(ok=True, rc=0, stdout="200\n", stderr="")
 
     secrets = load_or_create(tmp_path)
-    provider = SimpleNamespace(run=run, put=lambda *a, **k: None)
+    provider = SimpleNamespace(run=run, put=lambda *a, **k: None, emulated=False)
     ctx = SimpleNamespace(scenario=scenario, secrets=secrets, provider=provider)
     glance.initialise(ctx, glance.nodes(scenario)[0])  # type: ignore[arg-type]
     assert glance.images_status(ctx, "client", glance.url(scenario)) == "200"  # type: ignore[arg-type]

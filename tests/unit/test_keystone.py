@@ -26,7 +26,7 @@ def scenario(request: pytest.FixtureRequest) -> Scenario:
 
 
 def ctx_for(scenario: Scenario, tmp_path: Path, run=None):  # type: ignore[no-untyped-def]
-    provider = SimpleNamespace(run=run, put=None)
+    provider = SimpleNamespace(run=run, put=None, emulated=False)
     return SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path), provider=provider)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -95,3 +96,58 @@ def test_a_scenario_of_clusters_that_cannot_work_is_one_clear_error(edits: tuple
 def test_services_share_a_group_only_behind_one_vip() -> None:
     e = error(("services.glance-api.vip", "mysql"))
     assert e.field == "services.glance-api.group" and "one VIP" in e.fix
+
+
+def _api_ctx(s: Any, provider: object) -> Context:
+    return dataclasses.replace(Context(s, "guide", provider, None), cluster=api_cluster.cluster_under_test(s))  # type: ignore[arg-type]
+
+
+def test_glances_store_is_a_drbd_resource_under_the_group_where_the_provider_has_drbd() -> None:
+    s = parse_scenario(BASE, PATH)
+    crm = api_cluster.crm(_api_ctx(s, SimpleNamespace(has_drbd=True)), "/dev/drbd2")
+    group = api_cluster.group(_api_ctx(s, None))
+    assert 'primitive p_drbd_glance ocf:linbit:drbd' in crm and 'drbd_resource="glance-api"' in crm
+    assert "ms ms_drbd_glance p_drbd_glance" in crm
+    # each statement on its own line: the group's ends with its last member (crmsh read "p_neutron-serverms" once)
+    lines = crm.splitlines()
+    assert next(ln for ln in lines if ln.startswith("group ")).split()[-1] == "p_ceilometer-agent-central"
+    assert any(ln.startswith("ms ms_drbd_glance ") for ln in lines)
+    # ch. 3's pattern: the whole group where DRBD is Primary, started only once it is promoted
+    assert f"colocation c_api_on_drbd inf: {group} ms_drbd_glance:Master" in crm
+    assert f"order o_drbd_before_api inf: ms_drbd_glance:promote {group}:start" in crm
+    assert 'device="/dev/drbd2"' in crm
+    stand_in = api_cluster.crm(_api_ctx(s, None), "/dev/loop7")
+    assert "ocf:linbit:drbd" not in stand_in and "ms ms_drbd_glance" not in stand_in
+    assert 'device="/dev/loop7"' in stand_in
+
+
+def test_libvirt_refuses_a_glance_store_without_a_drbd_minor_before_building_anything() -> None:
+    s = parse_scenario(BASE, PATH)
+    assert api_cluster.unbuilt_on("libvirt", s) is None
+    assert api_cluster.unbuilt_on("netns", s) is None
+    bare = parse_scenario(edited(BASE, ("services.glance-api.drbd_minor", DELETE),
+                                 ("services.glance-api.drbd_port", DELETE)), PATH)  # fmt: skip
+    assert api_cluster.unbuilt_on("netns", bare) is None  # the shared-disk stand-in needs no minor
+    said = api_cluster.unbuilt_on("libvirt", bare)
+    assert said is not None and "services.glance-api" in said and "drbd_minor" in said
+
+
+def test_lab_services_narrows_ch3s_half_only_and_keeps_mysql() -> None:
+    s = parse_scenario(BASE, PATH)
+    assert api_cluster.refuses_services(s, ("mysql",)) is None
+    assert api_cluster.refuses_services(s, ("mysql", "rabbitmq")) is None
+    no_db = api_cluster.refuses_services(s, ("rabbitmq",))
+    assert no_db is not None and "keep mysql" in no_db
+    apis = api_cluster.refuses_services(s, ("mysql", "glance-api"))
+    assert apis is not None and "leave glance-api out" in apis
+
+
+def test_the_central_agent_runs_only_where_ch3s_rabbitmq_does() -> None:
+    s = parse_scenario(BASE, PATH)
+    whole = _api_ctx(s, SimpleNamespace(name="netns", emulated=False, has_drbd=False))
+    assert api_cluster.central_agent(whole)
+    narrowed = dataclasses.replace(whole, only=("mysql",))
+    assert not api_cluster.central_agent(narrowed)
+    assert "primitive p_ceilometer-agent-central" not in api_cluster.crm(narrowed, "/dev/loop7")
+    assert any("RabbitMQ left out" in n for n in api_cluster.notes(narrowed))
+    assert not any("left out" in n for n in api_cluster.notes(whole))

@@ -72,7 +72,7 @@ def test_registration_and_schema_take_their_passwords_on_stdin(entry: tuple, tmp
     api = entry[0]
     sc = load_scenario(str(REPO / "scenarios/api-cluster.yaml"))
     calls: list[tuple[str, bytes]] = []
-    provider = SimpleNamespace(put=lambda *a, **k: None,
+    provider = SimpleNamespace(put=lambda *a, **k: None, emulated=False,
                                run=lambda node, cmd, input=b"", **k: calls.append((cmd, input)))  # fmt: skip
     secrets = load_or_create(tmp_path)
     ctx = SimpleNamespace(scenario=sc, secrets=secrets, provider=provider)
