@@ -48,7 +48,8 @@ class Lab:
         self.playbook = playbook_for(self.scenario)
         if self.only and not self.playbook.HONOURS_LAB_SERVICES:
             raise ProviderError(
-                f"LAB_SERVICES narrows active/passive runs only; {self.scenario.path} runs all its services: unset it"
+                "LAB_SERVICES narrows ch. 3's services only (active/passive, and ch. 3's half of an API scenario); "
+                f"{self.scenario.path} runs all its services: unset it"
             )
         refused = getattr(self.playbook, "refuses_services", lambda _s, _o: None)(self.scenario, self.only or ())
         if self.only and refused:

@@ -158,7 +158,7 @@ def crm(ctx: Context, device: str | None) -> str:
     cn = ocf_agents.cinder_params(ctx) if uwsgi_api.enabled(cinder.API, sc) else None
     nt = ocf_agents.neutron_params(ctx) if uwsgi_api.enabled(neutron.API, sc) else None
     ce = ocf_agents.ceilometer_params() if central_agent(ctx) else None
-    return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address,
+    return render("api-cluster.crm.j2", ip_id=vip.resource, vip=vip.address, clone_max=len(ctx.cluster_nodes),
                   prefixlen=sc.networks[vip.network].cidr.prefixlen, keystone=ks,
                   glance=gl, cinder=cn, neutron=nt, ceilometer=ce, device=device, store=STORE,
                   group=group(ctx), drbd=glance.SERVICE if ctx.drbd else None)  # fmt: skip
@@ -177,9 +177,13 @@ def converge(ctx: Context) -> None:
         ch3 = pool.submit(active_passive.converge, db)
         progress.note(f"the APIs' configuration and the lab's OCF agents on {', '.join(nodes)}")
         _parallel(lambda n: _configure_node(ctx, n), nodes)
-        device = _glance_store(ctx, first) if glance.enabled(ctx.scenario) else None
+        # DRBD on the API nodes meanwhile; the stand-in after ch. 3's, whose own the provider's state file records
+        drbd_first = ctx.drbd and glance.enabled(ctx.scenario)
+        device = _glance_store(ctx, first) if drbd_first else None
         parts = pacemaker.stack_up(ctx)
         ch3.result()
+    if glance.enabled(ctx.scenario) and not drbd_first:
+        device = _glance_store(ctx, first)
     db_node = active_passive.wait_settled(db, db.cluster_nodes[0])[db.scenario.services["mysql"].group or ""]
     progress.note(f"the services' schemas in ch. 3's MySQL (on {db_node}), from {first}")
     _schemas(ctx, first, db_node)
@@ -311,12 +315,15 @@ def status(ctx: Context) -> str:
 
 
 def notes(ctx: Context) -> list[str]:
-    return active_passive.notes(backend(ctx)) + [
-        "ch. 4: g_services_api runs p_api-ip, p_keystone, p_fs_glance, p_glance-api, p_cinder-api, p_neutron-server "
-        "(Neutron's API; no RPC server: no Neutron agent runs in the lab) and p_ceilometer-agent-central (polling "
-        f"{', '.join(ceilometer.METERS)} every {ceilometer.POLL_INTERVAL_S} s, samples to ch. 3's RabbitMQ); "
-        "p_glance-registry is gone (removed in Stein)"
-    ] + ([] if central_agent(ctx) or not ceilometer.enabled(ctx.scenario) else [
+    vip = ctx.scenario.vip_for(next(iter(keystone.ports(ctx.scenario)))).resource
+    agent = (f" and {ceilometer.PRIMITIVE} (polling {', '.join(ceilometer.METERS)} every {ceilometer.POLL_INTERVAL_S} "
+             "s, samples to ch. 3's RabbitMQ)") if central_agent(ctx) else ""  # fmt: skip
+    left_out = [] if central_agent(ctx) or not ceilometer.enabled(ctx.scenario) else [
         f"LAB_SERVICES={','.join(ctx.only or ())}: ch. 3's RabbitMQ left out, so {ceilometer.PRIMITIVE} (which "
         "publishes to it) is not configured"
-    ])
+    ]  # fmt: skip
+    return active_passive.notes(backend(ctx)) + [
+        f"ch. 4: {group(ctx)} runs {vip}, p_keystone, p_fs_glance, p_glance-api, p_cinder-api, p_neutron-server "
+        f"(Neutron's API; no RPC server: no Neutron agent runs in the lab){agent}; p_glance-registry is gone "
+        "(removed in Stein)"
+    ] + left_out

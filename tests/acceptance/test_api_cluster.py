@@ -22,6 +22,7 @@ from provision import (
     api_cluster,
     ceilometer,
     cinder,
+    drbd,
     glance,
     keystone,
     neutron,
@@ -299,6 +300,8 @@ def test_freeze_of_the_active_api_node_without_fencing_is_a_double_vip(lab: Lab)
         pytest.skip("this profile fences: a freeze is a fenced node, not a double VIP")
     node = holder(lab)
     vip = str(lab.scenario.vip_for(next(iter(keystone.ports(lab.scenario)))).address)
+    replicated = lab.ctx.drbd and glance.enabled(lab.scenario)  # Glance's store on DRBD (libvirt)
+    before = drbd.split_brain_log(lab.ctx) if replicated else {}
     with lab.trial("freeze-active-api") as t:
         t.fault("freeze", node)
         t.settle(on=peer(lab, node), avoid=node)
@@ -306,6 +309,11 @@ def test_freeze_of_the_active_api_node_without_fencing_is_a_double_vip(lab: Lab)
               what=f"{vip} on {node} (frozen) and its peer at once", seen=lambda: lab.status())  # fmt: skip
         t.heal("freeze", node)
         res = t.finish(expect_split_brain=True)
+    if replicated:  # both sides were Primary: the one that does not run the group discards its writes (ch. 3's way)
+        keep = res.placement_after[group(lab)]
+        found = drbd.recover_split_brain(lab.ctx, glance.SERVICE, keep, before)
+        seen = "; ".join(f"{n}: {lines[-1]}" for n, lines in found.items() if lines) or "none (one side never wrote)"
+        lab.report.notes.append(f"freeze-active-api: DRBD {glance.SERVICE} split-brain: {seen}; recovered onto {keep}")
     assert double_vip_seen(t, vip)
     # the trial's split-brain check passes when the checkers found it in the fault's window, and only there
     assert res.check("split-brain").passed, res.check("split-brain").detail

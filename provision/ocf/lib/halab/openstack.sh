@@ -143,8 +143,8 @@ os_start() {
 # start's first look fall in that gap and call a service that was only starting "exited" (measured: a start
 # failed after 102 ms with an empty log).
 os_started_alive() {
-    pid=$(cat "$OCF_RESKEY_pid" 2>/dev/null) && [ -n "$pid" ] && [ -r "/proc/$pid/status" ] &&
-        ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+    os_alive_pid=$(cat "$OCF_RESKEY_pid" 2>/dev/null) && [ -n "$os_alive_pid" ] &&
+        [ -r "/proc/$os_alive_pid/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$os_alive_pid/status" 2>/dev/null
 }
 
 # An API under uwsgi (Cinder's, Neutron's): the parameters binary, wsgi, config, listen, url, processes and
