@@ -51,7 +51,8 @@ class Lab:
                 "LAB_SERVICES narrows ch. 3's services only (active/passive, and ch. 3's half of an API scenario); "
                 f"{self.scenario.path} runs all its services: unset it"
             )
-        refused = getattr(self.playbook, "refuses_services", lambda _s, _o: None)(self.scenario, self.only or ())
+        refuses = getattr(self.playbook, "refuses_services", None)  # asked only when LAB_SERVICES narrows
+        refused = refuses(self.scenario, self.only) if self.only and refuses else None
         if self.only and refused:
             raise ProviderError(f"LAB_SERVICES={','.join(self.only)}: {refused}")
         self.provider_name, self.provider_reason = choose(provider)
