@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from lab.scenario import Scenario
-from provision import keystone, memcached
+from provision import keystone, memcached, pacemaker
 from provision.context import Context
 
 SERVICE = "glance-api"  # the scenario service Glance serves (glance-registry is gone since Queens: a stand-in's)
@@ -133,7 +133,7 @@ def create_schema(ctx: Context, node: str, db_node: str | None = None) -> None:
     manage = "python3 -c 'import sys; from glance.cmd.manage import main; sys.exit(main())'"
     user, group = USER.split(":")
     ctx.provider.run(node, f"setpriv --reuid={user} --regid={group} --clear-groups {manage} --config-file {CONF} "
-                     "db_sync", check=True, timeout=keystone.emulated_s(ctx, 600))  # fmt: skip
+                     "db_sync", check=True, timeout=pacemaker.emulated_s(ctx, 600))  # fmt: skip
 
 
 def register(ctx: Context, node: str) -> None:

@@ -192,7 +192,7 @@ def initialise(ctx: Context, node: str, db_node: str | None = None) -> float:
     p = ctx.provider
     create_database(ctx, db_node or node, DATABASE, DB_USER, ctx.secrets.keystone_db_password)
     manage = f"keystone-manage --config-file {CONF}"
-    p.run(node, f"{manage} db_sync", check=True, timeout=emulated_s(ctx, 600))
+    p.run(node, f"{manage} db_sync", check=True, timeout=pacemaker.emulated_s(ctx, 600))
     sc = ctx.scenario
     admin = url(sc, "keystone-admin") if "keystone-admin" in sc.services else auth_url(sc)
     boot = (
@@ -201,7 +201,7 @@ def initialise(ctx: Context, node: str, db_node: str | None = None) -> float:
         f"--bootstrap-admin-url {admin} --bootstrap-internal-url {auth_url(sc)} --bootstrap-public-url {auth_url(sc)}"
     )
     p.run(node, boot, input=(ctx.secrets.keystone_admin_password + "\n").encode(), check=True,
-          timeout=emulated_s(ctx, 300))  # fmt: skip
+          timeout=pacemaker.emulated_s(ctx, 300))  # fmt: skip
     return time.monotonic() - t0
 
 
@@ -238,13 +238,7 @@ def register_service(
     args = [auth_url(ctx.scenario), REGION, *service, user]
     secrets = f"{ctx.secrets.keystone_admin_password}\n{password}\n"
     p.run(node, f"python3 {script} {' '.join(shlex.quote(a) for a in args)}", input=secrets.encode(), check=True,
-          timeout=emulated_s(ctx, 120))  # fmt: skip
-
-
-def emulated_s(ctx: Context, seconds: float) -> float:
-    """A provisioning command's timeout, as many times longer on an emulated CPU as Pacemaker's op timeouts are: under
-    TCG three service registrations at once on an API node took over 120 s while Keystone answered them."""
-    return seconds * pacemaker.timeout_scale(ctx)
+          timeout=pacemaker.emulated_s(ctx, 120))  # fmt: skip
 
 
 def probe(ctx: Context, node: str, *args: str, stdin: str, timeout: float = TOKEN_TIMEOUT_S) -> str:

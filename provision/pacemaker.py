@@ -160,6 +160,12 @@ def timeout_scale(ctx: Context) -> int:
     return EMULATED_TIMEOUT_SCALE if ctx.provider.emulated else 1
 
 
+def emulated_s(ctx: Context, seconds: float) -> float:
+    """A provisioning command's timeout, as many times longer on an emulated CPU as Pacemaker's op timeouts are: under
+    TCG three service registrations at once on an API node took over 120 s while Keystone answered them."""
+    return seconds * timeout_scale(ctx)
+
+
 def timeout_note(ctx: Context) -> list[str]:
     scale = timeout_scale(ctx)
     if scale == 1:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.scenario import Scenario
-from provision import keystone, logs
+from provision import keystone, logs, pacemaker
 from provision.context import Context
 
 FILES = Path(__file__).resolve().parent / "files"
@@ -135,7 +135,7 @@ def create_schema(api: UwsgiApi, ctx: Context, node: str, db_node: str) -> None:
     keystone.create_database(ctx, db_node, api.name, api.name, passwords(api, ctx)[0])
     ctx.provider.run(node, f"cd / && setpriv --reuid={api.name} --regid={api.name} --clear-groups python3 -c "
                      f"'{api.manage}' --config-file {api.conf} {api.manage_args}", check=True,
-                     timeout=keystone.emulated_s(ctx, 600))  # fmt: skip
+                     timeout=pacemaker.emulated_s(ctx, 600))  # fmt: skip
 
 
 def register(api: UwsgiApi, ctx: Context, node: str) -> None:

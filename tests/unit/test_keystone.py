@@ -13,7 +13,7 @@ from lab.scenario import Scenario, load_scenario
 from lab.wait import WaitTimeout
 from lab.workload import identity
 from lab.workload.config import Endpoint
-from provision import api, keystone, memcached, pacemaker
+from provision import api, keystone, memcached
 from provision.secrets import load_or_create
 
 pytestmark = pytest.mark.unit
@@ -98,10 +98,3 @@ def test_await_answers_tolerates_one_glimpse_of_a_daemon_not_running_and_fails_o
         keystone.await_answers({"controller1": "u"}, lambda u: "refused", "201", lambda n: False,
                                ("keystone's uwsgi", "/var/log/k.log"), timeout=30)  # fmt: skip
     assert time.monotonic() - t0 < 5
-
-
-def test_provisioning_commands_wait_as_much_longer_on_an_emulated_cpu_as_pacemakers_ops_do() -> None:
-    native = SimpleNamespace(provider=SimpleNamespace(emulated=False))
-    emulated = SimpleNamespace(provider=SimpleNamespace(emulated=True))
-    assert keystone.emulated_s(native, 120) == 120  # type: ignore[arg-type]
-    assert keystone.emulated_s(emulated, 120) == 120 * pacemaker.EMULATED_TIMEOUT_SCALE > 120  # type: ignore[arg-type]

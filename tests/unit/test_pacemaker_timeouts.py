@@ -1,6 +1,6 @@
 """provision/pacemaker_groups.pending: what a settle that timed out says was still to do (a fake provider's canned
-outputs, in the formats Pacemaker 2.1.5 prints); provision/pacemaker.scaled_timeouts on crm text; wait_online against
-a node whose crm_mon answers change over time."""
+outputs, in the formats Pacemaker 2.1.5 prints); provision/pacemaker.scaled_timeouts on crm text, and emulated_s;
+wait_online against a node whose crm_mon answers change over time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from provision import pacemaker
 from provision.pacemaker_groups import pending
 
 pytestmark = pytest.mark.unit
@@ -164,3 +165,10 @@ def test_the_stacks_deadline_scales_with_an_emulated_cpu() -> None:
     emulated.provider.emulated = True
     assert pacemaker.stack_deadline_s(native) == pytest.approx(0.216)  # type: ignore[arg-type]
     assert pacemaker.stack_deadline_s(emulated) == pytest.approx(0.216 * pacemaker.EMULATED_TIMEOUT_SCALE)  # type: ignore[arg-type]
+
+
+def test_provisioning_commands_wait_as_much_longer_on_an_emulated_cpu_as_pacemakers_ops_do() -> None:
+    native = SimpleNamespace(provider=SimpleNamespace(emulated=False))
+    emulated = SimpleNamespace(provider=SimpleNamespace(emulated=True))
+    assert pacemaker.emulated_s(native, 120) == 120  # type: ignore[arg-type]
+    assert pacemaker.emulated_s(emulated, 120) == 120 * pacemaker.EMULATED_TIMEOUT_SCALE > 120  # type: ignore[arg-type]
