@@ -74,8 +74,8 @@ class _Client:
                 self.token = resp.getheader("X-Subject-Token") or ""
                 if status == 201 and self.token:
                     return True
-            except (OSError, http.client.HTTPException):
-                pass
+            except (NotSent, OSError, http.client.HTTPException):
+                pass  # Keystone not reachable yet (seen under TCG: a connect to the VIP took over its timeout)
             stop.wait(self.cfg.interval_s)
         return False
 

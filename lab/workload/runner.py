@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +24,8 @@ class Job(Protocol):
     def __call__(self, rec: JsonlRecorder, /) -> None: ...
 
 
-def run(cfg: WorkloadConfig) -> None:
+def run(cfg: WorkloadConfig) -> int:
+    """Every client until SIGTERM: 0, or 1 when a client died of an exception (its traceback on stderr)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -46,16 +48,30 @@ def run(cfg: WorkloadConfig) -> None:
         jobs.append((f"{cfg.image.service}-client", lambda r: image.client(cfg, r, stop)))
     for ep in cfg.probes:
         jobs.append((f"probe-{ep.service}", lambda r, ep=ep: vip.prober(cfg, ep, r, stop)))
-    threads = []
+    threads: list[threading.Thread] = []
+    died: list[str] = []
     for name, fn in jobs:
         rec = JsonlRecorder(out / f"{name}.jsonl", name)
-        t = threading.Thread(target=fn, args=(rec,), name=name, daemon=True)
+        t = threading.Thread(target=guarded, args=(name, fn, rec, stop, died), name=name, daemon=True)
         t.start()
         threads.append(t)
     (out / "started").write_text("ok\n")  # the harness waits for this, not for a guessed delay
     stop.wait()
     for t in threads:
         t.join(timeout=10)
+    return 1 if died else 0
+
+
+def guarded(name: str, fn: Job, rec: JsonlRecorder, stop: threading.Event, died: list[str]) -> None:
+    """Run one client; if it dies of an exception, stop them all: the runner then exits 1 with the traceback in
+    its log, and the trial says so at once (Trial._runner_alive) instead of waiting out its deadline for ops a dead
+    client will never record."""
+    try:
+        fn(rec)
+    except BaseException:
+        died.append(name)
+        print(f"workload client {name} died:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        stop.set()
 
 
 def verify(cfg: WorkloadConfig) -> dict:
@@ -78,8 +94,7 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "--verify":
         print(json.dumps(verify(WorkloadConfig.read(Path(argv[1])))))
         return 0
-    run(WorkloadConfig.read(Path(argv[0])))
-    return 0
+    return run(WorkloadConfig.read(Path(argv[0])))
 
 
 if __name__ == "__main__":

@@ -144,3 +144,24 @@ def test_a_401_renews_the_token_and_goes_on(fake: tuple[dict, int], tmp_path: Pa
     assert refused and all((o.error or "").startswith("401") for o in refused)
     assert len(refused) == 1 and state["tokens"] == 3  # one refused op, then a new token (the third issued)
     assert [o.type for o in h.ops if o.type != "invoke"][-3:] == [OK] * 3
+
+
+def test_keystone_unreachable_at_first_is_retried_not_the_clients_end(
+    fake: tuple[dict, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connects to Keystone that fail (NotSent: under TCG a connect to the VIP outlasted its timeout) are retried
+    until a token comes; the client did not die of the first one (it did: its image was never uploaded)."""
+    state, port = fake
+    refused = {"left": 2}
+    real = image.call
+
+    def flaky(ep: Endpoint, *args: object, **kw: object):  # type: ignore[no-untyped-def]
+        if ep.service == "keystone" and refused["left"]:
+            refused["left"] -= 1
+            raise image.NotSent("connect: timed out")
+        return real(ep, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(image, "call", flaky)
+    h = run_client(port, tmp_path, ops=3)
+    assert refused["left"] == 0 and state["tokens"] == 1
+    assert [o.type for o in h.ops if o.type != "invoke"][:3] == [OK] * 3
