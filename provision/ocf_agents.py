@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision import ceilometer, cinder, glance, keystone, neutron, uwsgi_api
+from provision import ceilometer, cinder, glance, keystone, neutron, pacemaker, uwsgi_api
 from provision.context import Context
 
 SOURCE = Path(__file__).resolve().parent / "ocf"
@@ -45,7 +45,10 @@ def install(ctx: Context, node: str, root: str = ROOT) -> None:
     p.run(node, f"chmod 755 {root} {root}/resource.d {root}/resource.d/{PROVIDER} {root}/lib {lib}", check=True)
 
 
-def _common_params(agent: str, auth_url: str) -> dict[str, str]:
+PROBE_TIMEOUT_S = 5  # the agents' own default (lib/halab/openstack.sh): each API question of a monitor
+
+
+def _common_params(ctx: Context, agent: str, auth_url: str) -> dict[str, str]:
     return {
         "pid": pid_file(agent),
         "os_auth_url": auth_url,
@@ -53,7 +56,16 @@ def _common_params(agent: str, auth_url: str) -> dict[str, str]:
         "os_project_name": keystone.PROJECT,
         "os_domain_name": keystone.DOMAIN,
         "os_password_file": PASSWORD_FILE,
+        **probe_timeout(ctx),
     }
+
+
+def probe_timeout(ctx: Context) -> dict[str, str]:
+    """On an emulated CPU the monitors' questions wait as many times longer as Pacemaker's op timeouts are scaled
+    (two questions still fit one monitor's timeout): under TCG a GET of Keystone's /v3 through the API VIP took
+    14-21 s, and p_neutron-server's monitor failed on its 5 s and restarted it (for 6 min). Else the default."""
+    scale = pacemaker.timeout_scale(ctx)
+    return {} if scale == 1 else {"probe_timeout": str(PROBE_TIMEOUT_S * scale)}
 
 
 def keystone_params(ctx: Context, node: str) -> dict[str, str]:
@@ -69,7 +81,7 @@ def keystone_params(ctx: Context, node: str) -> dict[str, str]:
         "processes": str(keystone.PROCESSES),
         "threads": str(keystone.THREADS),
         "log": keystone.LOG,
-        **_common_params("keystone", keystone.node_url(ctx.scenario, node)),  # its own Keystone answers
+        **_common_params(ctx, "keystone", keystone.node_url(ctx.scenario, node)),  # its own Keystone answers
     }
 
 
@@ -83,13 +95,13 @@ def glance_params(ctx: Context, node: str) -> dict[str, str]:
         "group": glance.USER.split(":")[1],
         "log": glance.LOG,
         # its token from Keystone through the VIP: this node's own Keystone failing is not Glance failing
-        **_common_params("glance-api", keystone.auth_url(ctx.scenario)),
+        **_common_params(ctx, "glance-api", keystone.auth_url(ctx.scenario)),
     }
 
 
 def uwsgi_params(ctx: Context, api: uwsgi_api.UwsgiApi, agent: str) -> dict[str, str]:
     """The parameters of an API under uwsgi (ocf:halab:<agent>): under the service's own name, on the API VIP."""
-    return uwsgi_api.agent_params(api, ctx) | _common_params(agent, keystone.auth_url(ctx.scenario))
+    return uwsgi_api.agent_params(api, ctx) | _common_params(ctx, agent, keystone.auth_url(ctx.scenario))
 
 
 def cinder_params(ctx: Context) -> dict[str, str]:

@@ -9,7 +9,7 @@ from lab.providers.base import Result
 from lab.session import Lab, Trial, TrialResult
 from lab.wait import until
 from lab.workload import identity
-from provision import glance, haproxy, keystone, ocf_agents, rabbitmq_cluster
+from provision import glance, haproxy, keystone, ocf_agents, pacemaker, rabbitmq_cluster
 from provision.active_active import IMAGES, TOKENS, VALIDATE
 
 
@@ -21,8 +21,9 @@ def openstack(lab: Lab, args: str) -> str:
         f"OS_USER_DOMAIN_NAME={keystone.DOMAIN} OS_PROJECT_DOMAIN_NAME={keystone.DOMAIN} OS_IDENTITY_API_VERSION=3"
     )
     pw = (lab.ctx.secrets.keystone_admin_password + "\n").encode()
+    # several requests each (discovery, a token, the call): under TCG one GET of /v3 through the VIP took 14-21 s
     r = lab.provider.run(lab.client, f"read -r OS_PASSWORD && export OS_PASSWORD {env} && openstack {args}",
-                         input=pw, timeout=60)  # fmt: skip
+                         input=pw, timeout=60 * pacemaker.timeout_scale(lab.ctx))  # fmt: skip
     assert r.ok, f"openstack {args} on {lab.client}: exit {r.rc}: {r.stderr[-500:]}"
     return r.stdout.strip()
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from lab.scenario import Scenario, load_scenario
-from provision import ceilometer, glance, keystone, ocf_agents
+from provision import ceilometer, glance, keystone, ocf_agents, pacemaker
 from provision.secrets import load_or_create
 
 pytestmark = pytest.mark.unit
@@ -75,7 +75,7 @@ def test_exit_codes_without_a_service(name: str, tmp_path: Path) -> None:
 
 
 def test_parameters_come_from_the_scenario_and_hold_no_secret(scenario: Scenario, tmp_path: Path) -> None:
-    ctx = SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path))
+    ctx = SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path), provider=SimpleNamespace(emulated=False))
     node = keystone.nodes(scenario)[0]
     ks = ocf_agents.keystone_params(ctx, node)  # type: ignore[arg-type]
     addr = keystone.node_address(scenario, node)
@@ -88,6 +88,27 @@ def test_parameters_come_from_the_scenario_and_hold_no_secret(scenario: Scenario
     for params in (ks, gl):
         assert ctx.secrets.keystone_admin_password not in " ".join(params.values())
         assert params["os_password_file"] == ocf_agents.PASSWORD_FILE
+
+
+def test_the_monitors_questions_wait_longer_on_an_emulated_cpu_and_still_fit_the_monitor(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Native: no probe_timeout parameter (the agent's default, the one PROBE_TIMEOUT_S names). Emulated: scaled
+    as Pacemaker's op timeouts, and a monitor's two questions stay within its scaled 30 s timeout."""
+    lib = (ocf_agents.SOURCE / "lib" / ocf_agents.PROVIDER / "openstack.sh").read_text()
+    assert f': "${{OCF_RESKEY_probe_timeout:={ocf_agents.PROBE_TIMEOUT_S}}}"' in lib
+    node = keystone.nodes(scenario)[0]
+    for emulated in (False, True):
+        ctx = SimpleNamespace(scenario=scenario, secrets=load_or_create(tmp_path),
+                              provider=SimpleNamespace(emulated=emulated))  # fmt: skip
+        scale = pacemaker.timeout_scale(ctx)  # type: ignore[arg-type]
+        for params in (ocf_agents.keystone_params(ctx, node), ocf_agents.glance_params(ctx, node),  # type: ignore[arg-type]
+                       ocf_agents.cinder_params(ctx), ocf_agents.neutron_params(ctx)):  # type: ignore[arg-type]  # fmt: skip
+            if not emulated:
+                assert "probe_timeout" not in params
+                continue
+            assert int(params["probe_timeout"]) == ocf_agents.PROBE_TIMEOUT_S * scale > ocf_agents.PROBE_TIMEOUT_S
+            assert 2 * int(params["probe_timeout"]) < 30 * scale
 
 
 def test_install_writes_the_password_file_0600(scenario: Scenario, tmp_path: Path) -> None:
@@ -194,9 +215,7 @@ def test_the_monitor_judges_an_answer_by_what_failed(tmp_path: Path) -> None:
         "503; versions 503": "1",
         "401; versions 200": "1",
         "start 503": "1",
-    }, (
-        r.stdout + r.stderr
-    )
+    }, r.stdout + r.stderr
 
 
 @needs_resource_agents

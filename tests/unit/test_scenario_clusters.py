@@ -61,7 +61,7 @@ def test_keystone_binds_the_vip_under_pacemaker_and_uses_ch3s_mysql() -> None:
 
 def test_the_api_group_lists_its_members_in_the_guides_order() -> None:
     s = parse_scenario(BASE, PATH)
-    ctx = dataclasses.replace(Context(s, "guide", None, None), cluster=api_cluster.cluster_under_test(s))  # type: ignore[arg-type]
+    ctx = _api_ctx(s, SimpleNamespace(has_drbd=False, emulated=False))
     crm = api_cluster.crm(ctx, "/dev/loop7")
     group = next(ln for ln in crm.splitlines() if ln.startswith("group "))
     vip = s.vip_for("keystone-public").resource
@@ -104,7 +104,7 @@ def _api_ctx(s: Any, provider: object) -> Context:
 
 def test_glances_store_is_a_drbd_resource_under_the_group_where_the_provider_has_drbd() -> None:
     s = parse_scenario(BASE, PATH)
-    crm = api_cluster.crm(_api_ctx(s, SimpleNamespace(has_drbd=True)), "/dev/drbd2")
+    crm = api_cluster.crm(_api_ctx(s, SimpleNamespace(has_drbd=True, emulated=False)), "/dev/drbd2")
     group = api_cluster.group(_api_ctx(s, None))
     assert 'primitive p_drbd_glance ocf:linbit:drbd' in crm and 'drbd_resource="glance-api"' in crm
     assert "ms ms_drbd_glance p_drbd_glance" in crm
@@ -116,7 +116,7 @@ def test_glances_store_is_a_drbd_resource_under_the_group_where_the_provider_has
     assert f"colocation c_api_on_drbd inf: {group} ms_drbd_glance:Master" in crm
     assert f"order o_drbd_before_api inf: ms_drbd_glance:promote {group}:start" in crm
     assert 'device="/dev/drbd2"' in crm
-    stand_in = api_cluster.crm(_api_ctx(s, None), "/dev/loop7")
+    stand_in = api_cluster.crm(_api_ctx(s, SimpleNamespace(has_drbd=False, emulated=False)), "/dev/loop7")
     assert "ocf:linbit:drbd" not in stand_in and "ms ms_drbd_glance" not in stand_in
     assert 'device="/dev/loop7"' in stand_in
 

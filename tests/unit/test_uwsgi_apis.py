@@ -34,7 +34,7 @@ def test_settings_bind_the_api_vip_and_use_ch3s_vips_and_the_labs_secrets(entry:
     api, primitive, settings = entry
     sc = load_scenario(str(REPO / "scenarios/api-cluster.yaml"))
     assert uwsgi_api.enabled(api, sc)
-    ctx = SimpleNamespace(scenario=sc, secrets=load_or_create(tmp_path))
+    ctx = SimpleNamespace(scenario=sc, secrets=load_or_create(tmp_path), provider=SimpleNamespace(emulated=False))
     conf = settings(ctx)
     vip, port = sc.vip_for(api.service).address, sc.services[api.service].port
     assert BIND[api.service].format(vip=vip, port=port) in conf
