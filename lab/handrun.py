@@ -252,6 +252,8 @@ def _record(lab_name: str, provider: str) -> int:
             )
         except WaitTimeout as exc:  # never recovered: a failing verdict with its report
             lab.report.checks.append(Check(f"{TRIAL}: recovery", False, str(exc)))
+        except AssertionError as exc:  # a workload client died (the runner stopped) or reading back failed
+            lab.report.checks.append(Check(f"{TRIAL}: workload", False, str(exc)))
     path = lab.write_report()
     failed = [f"{c.name}: {c.detail}" for c in lab.report.checks if not c.passed]
     result = {"verdict": lab.report.verdict, "table": lab.report.summary_table(), "report": str(path), "failed": failed}

@@ -111,7 +111,7 @@ def wait(t: Trial, action: Wait) -> None:
     elif action.condition == "up":
         since = time.time()
         until(
-            lambda: t.history().select(service=action.arg, type="ok", f=WORK_FS, since=since),
+            lambda: t.runner_alive() and t.history().select(service=action.arg, type="ok", f=WORK_FS, since=since),
             timeout=deadline,
             what=f"an acknowledged {action.arg} op",
             seen=lambda: (t.dir / "workload.log").read_text()[-500:],

@@ -149,11 +149,11 @@ class Trial:
                 what="the workload runner to start",
                 seen=lambda: (self.dir / "workload.log").read_text()[-500:],
             )
-            self._runner_alive()
+            self.runner_alive()
             # Baseline: every service answers before the fault, or the measurement would mean nothing.
             for svc in self.lab.playbook.services(self.lab.ctx):
                 until(
-                    lambda s=svc: self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS),
+                    lambda s=svc: self.runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS),
                     timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
                     what=f"a first acknowledged {svc} op before the fault",
                     seen=lambda: (self.dir / "workload.log").read_text()[-800:],
@@ -181,7 +181,7 @@ class Trial:
         for svc in self.lab.playbook.services(self.lab.ctx):
             until(
                 lambda s=svc: (
-                    self._runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS, since=since)
+                    self.runner_alive() and self.history().select(service=s, type="ok", f=WORK_FS, since=since)
                 ),
                 # a group can look whole while a pending recovery is about to restart it
                 timeout=self.lab.playbook.recovery_deadline_s(self.lab.ctx),
@@ -189,7 +189,7 @@ class Trial:
                 seen=lambda: (self.dir / "workload.log").read_text()[-800:],
             )
 
-    def _runner_alive(self) -> bool:
+    def runner_alive(self) -> bool:
         """Raise at once if the workload runner died: every later wait would sit out its whole deadline."""
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(

@@ -62,8 +62,9 @@ def _common_params(ctx: Context, agent: str, auth_url: str) -> dict[str, str]:
 
 def probe_timeout(ctx: Context) -> dict[str, str]:
     """On an emulated CPU the monitors' questions wait as many times longer as Pacemaker's op timeouts are scaled
-    (two questions still fit one monitor's timeout): under TCG a GET of Keystone's /v3 through the API VIP took
-    14-21 s, and p_neutron-server's monitor failed on its 5 s and restarted it (for 6 min). Else the default."""
+    (a monitor's three at most, a token, a list, the versions, still fit its timeout): under TCG a GET of Keystone's
+    /v3 through the API VIP took 14-21 s, and p_neutron-server's monitor failed on its 5 s and restarted it (for
+    6 min). Else the agents' default."""
     scale = pacemaker.timeout_scale(ctx)
     return {} if scale == 1 else {"probe_timeout": str(PROBE_TIMEOUT_S * scale)}
 

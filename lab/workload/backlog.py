@@ -26,13 +26,13 @@ def hold_backlog(t: Trial) -> int:
     cfg.pause_flag.touch()
     progress.note(f"pausing the AMQP consumer until {cfg.backlog} confirmed messages are queued")
     until(
-        lambda: t._runner_alive() and t.history().select(f="pause", type=INFO, service=svc),
+        lambda: t.runner_alive() and t.history().select(f="pause", type=INFO, service=svc),
         timeout=cfg.pause_s,
         what="the AMQP consumer to pause",
         seen=lambda: log.read_text()[-800:],
     )
     until(
-        lambda: t._runner_alive() and len(unconsumed(t.history(), svc)) >= cfg.backlog,
+        lambda: t.runner_alive() and len(unconsumed(t.history(), svc)) >= cfg.backlog,
         timeout=cfg.backlog_s,
         what=f"{cfg.backlog} confirmed messages queued behind the paused consumer",
         seen=lambda: f"{len(unconsumed(t.history(), svc))} queued; {log.read_text()[-800:]}",

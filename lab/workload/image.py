@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import sys
 import threading
 
 from lab.history import FAIL, INFO, INVOKE, OK, JsonlRecorder
@@ -20,6 +21,7 @@ from lab.workload.config import Endpoint, WorkloadConfig
 from lab.workload.identity import NotSent, auth_body, call
 
 SIZE = 64 * 1024  # small: the point is that it survives, not throughput
+TOKEN_RETRIES_SAID = 20  # the first failed token request and every 20th after it go to stderr
 
 
 def image_data(run_id: int) -> bytes:
@@ -67,6 +69,7 @@ class _Client:
     def fetch_token(self, stop: threading.Event) -> bool:
         """A token from Keystone through the VIP, retried until one comes or the run stops."""
         headers = {"Content-Type": "application/json"}
+        tries = 0
         while not stop.is_set():
             try:
                 status, resp, _ = call(self.keystone, self.timeout, "POST", "/v3/auth/tokens", headers,
@@ -74,8 +77,12 @@ class _Client:
                 self.token = resp.getheader("X-Subject-Token") or ""
                 if status == 201 and self.token:
                     return True
-            except (NotSent, OSError, http.client.HTTPException):
-                pass  # Keystone not reachable yet (seen under TCG: a connect to the VIP took over its timeout)
+                why = f"answered {status}"
+            except (NotSent, OSError, http.client.HTTPException) as exc:
+                why = repr(exc)  # not reachable yet (seen under TCG: a connect to the VIP outlasted its timeout)
+            if tries % TOKEN_RETRIES_SAID == 0:  # the workload log says why the image client waits, not only that
+                print(f"image client: no token from Keystone yet (try {tries + 1}): {why}", file=sys.stderr, flush=True)
+            tries += 1
             stop.wait(self.cfg.interval_s)
         return False
 

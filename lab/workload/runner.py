@@ -64,7 +64,7 @@ def run(cfg: WorkloadConfig) -> int:
 
 def guarded(name: str, fn: Job, rec: JsonlRecorder, stop: threading.Event, died: list[str]) -> None:
     """Run one client; if it dies of an exception, stop them all: the runner then exits 1 with the traceback in
-    its log, and the trial says so at once (Trial._runner_alive) instead of waiting out its deadline for ops a dead
+    its log, and the trial says so at once (Trial.runner_alive) instead of waiting out its deadline for ops a dead
     client will never record."""
     try:
         fn(rec)

@@ -21,7 +21,7 @@ from lab.fixtures import (
 from lab.session import Lab, TrialResult
 from lab.wait import until
 from lab.workload import cache
-from provision import galera, glance, haproxy, keepalived, keystone, ocf_agents
+from provision import galera, glance, haproxy, keepalived, keystone, ocf_agents, pacemaker
 from provision.active_active import role_nodes, vip_name
 from tests.acceptance.openstack_cli import (
     crash_keeps_tokens_and_images,
@@ -320,7 +320,8 @@ def test_the_labs_ocf_agents_pass_ocf_tester_and_their_monitor_asks_the_api(lab:
         try:
             r = ocf_tester(lab, node, agent, params, timeout=deadline)
             assert r.ok and "passed all tests" in r.stdout, f"ocf-tester {agent} on {node}: {r.stdout[-1500:]}"
-            quick = params | {"probe_timeout": "2", "CRM_meta_interval": "10000"}  # a recurring monitor, no probe
+            # a recurring monitor, no probe; a frozen service fails its first question (longer on an emulated CPU)
+            quick = params | {"probe_timeout": str(2 * pacemaker.timeout_scale(ctx)), "CRM_meta_interval": "10000"}
             assert ocf_action(lab, node, agent, "start", quick, deadline).rc == 0
             pid = lab.provider.run(node, f"cat {params['pid']}", check=True).stdout.strip()
             lab.provider.run(node, f"kill -STOP -{pid}", check=True)  # its process group: master and workers

@@ -341,7 +341,8 @@ def test_the_uwsgi_api_agents_pass_ocf_tester_and_their_monitor_asks_for_a_list(
     try:
         r = ocf_tester(lab, node, agent, params, timeout=deadline)
         assert r.ok and "passed all tests" in r.stdout, f"ocf-tester {agent} on {node}: {r.stdout[-1500:]}"
-        quick = params | {"probe_timeout": "2", "CRM_meta_interval": "10000"}  # a recurring monitor, no probe
+        # a recurring monitor, no probe; a frozen service fails its first question (longer on an emulated CPU)
+        quick = params | {"probe_timeout": str(2 * pacemaker.timeout_scale(lab.ctx)), "CRM_meta_interval": "10000"}
         assert ocf_action(lab, node, agent, "start", quick, deadline).rc == 0
         pid = lab.provider.run(node, f"cat {params['pid']}", check=True).stdout.strip()
         lab.provider.run(node, f"kill -STOP -{pid}", check=True)  # its process group: master and worker

@@ -31,7 +31,7 @@ def lab(provider: str) -> Iterator[Lab]:
 
 def acknowledged(lab: Lab, t: Trial, service: str, f: str, count: int = 10) -> None:
     until(
-        lambda: len(t.history().select(service=service, type="ok", f=f)) >= count,
+        lambda: t.runner_alive() and len(t.history().select(service=service, type="ok", f=f)) >= count,
         timeout=lab.playbook.recovery_deadline_s(lab.ctx),
         what=f"{count} acknowledged {service} {f}s",
         seen=lambda: (t.dir / "workload.log").read_text()[-500:],

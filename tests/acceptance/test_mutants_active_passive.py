@@ -42,7 +42,7 @@ def test_a_deleted_acknowledged_write_fails_lost_writes(lab: Lab) -> None:
     node = mysql_node(lab)
     with lab.trial("mutant-lost-write") as t:
         until(
-            lambda: len(t.history().select(service="mysql", type="ok", f="write")) >= 10,
+            lambda: t.runner_alive() and len(t.history().select(service="mysql", type="ok", f="write")) >= 10,
             timeout=lab.playbook.recovery_deadline_s(lab.ctx),
             what="ten acknowledged writes",
             seen=lambda: (t.dir / "workload.log").read_text()[-500:],

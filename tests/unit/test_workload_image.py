@@ -147,10 +147,11 @@ def test_a_401_renews_the_token_and_goes_on(fake: tuple[dict, int], tmp_path: Pa
 
 
 def test_keystone_unreachable_at_first_is_retried_not_the_clients_end(
-    fake: tuple[dict, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: tuple[dict, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """Connects to Keystone that fail (NotSent: under TCG a connect to the VIP outlasted its timeout) are retried
-    until a token comes; the client did not die of the first one (it did: its image was never uploaded)."""
+    until a token comes, the first failure said on stderr; the client did not die of it (it did: its image was
+    never uploaded)."""
     state, port = fake
     refused = {"left": 2}
     real = image.call
@@ -164,4 +165,5 @@ def test_keystone_unreachable_at_first_is_retried_not_the_clients_end(
     monkeypatch.setattr(image, "call", flaky)
     h = run_client(port, tmp_path, ops=3)
     assert refused["left"] == 0 and state["tokens"] == 1
+    assert "no token from Keystone yet (try 1): NotSent('connect: timed out')" in capsys.readouterr().err
     assert [o.type for o in h.ops if o.type != "invoke"][:3] == [OK] * 3
