@@ -6,8 +6,11 @@ change only after token + consensus: a sample can show two quorate partitions of
 Corosync names each membership by its ring id, "<representative node id>.<sequence>" (hex); a new membership takes
 a sequence above every one its members had, so a higher sequence is a newer ring. A quorate partition is
 *superseded* when a newer ring holds one of its nodes or one of the nodes it lists: it is behind, not a second
-cluster. A node may stay on a superseded ring for at most `stale_s`; two quorate partitions that are not superseded
-are a split, and always fail.
+cluster. It is behind too when a node on its own ring says that ring is not quorate: every member of a ring counts
+the same votes, so one of them is still showing the flag from before the change (seen in CI: a partition made two
+rings of the same sequence, 1.3e and 2.3e, and node3 on 1.3e said quorate for one sample while node1 and node7 on
+1.3e already said not). A node may stay on a superseded ring for at most `stale_s`; two quorate partitions that
+are not superseded are a split, and always fail.
 
 Answers without a ring id (histories recorded before the observer kept it) fall back to the listing rule: a
 partition that lists a node of another quorate partition is the one behind.
@@ -55,8 +58,13 @@ def ring_sequence(ring_id: object) -> int | None:
 def superseded(view: View, parts: list[frozenset[str]]) -> list[frozenset[str]]:
     """The partitions of `parts` that are behind (see the module's docstring)."""
     seq = {n: ring_sequence(e.get("ring_id")) for n, e in view.items()}
+    ring = {n: e.get("ring_id") for n, e in view.items()}
     behind: list[frozenset[str]] = []
     for p in parts:
+        own = {ring[n] for n in p if ring[n]}
+        if any(ring[n] in own and view[n].get("quorate") is False for n in view if n not in p):
+            behind.append(p)  # its own ring's members say not quorate: its flag is from before the change
+            continue
         listed = set().union(*(member_set(view[n]) for n in p))
         others = [n for n in view if n not in p]
         if all(seq[n] is not None for n in p) and all(seq[n] is not None for n in others):

@@ -200,6 +200,27 @@ def test_a_newer_ring_holding_a_partitions_node_supersedes_it() -> None:
     assert superseded(view, parts) == [frozenset({"node1", "node2"})]
 
 
+def test_a_quorate_flag_its_own_rings_members_no_longer_share_is_behind() -> None:
+    """CI's sample (test_quorum.py, partition-demote): the partition made rings 1.3e and 2.3e, of one sequence;
+    node3 on 1.3e still said quorate while node1 and node7 on 1.3e said not, and node6 still answered from the old
+    ring 1.3a. One sample later node3 said not quorate: a stale flag, not a second cluster."""
+    minority, majority, everyone = ["node1", "node3", "node7"], ["node2", "node4", "node5", "node6"], SEVEN
+    view = {n: on("1.3e", n == "node3", minority) for n in minority}
+    view |= {n: on("2.3e", True, majority) for n in ("node2", "node4", "node5")} | {"node6": on("1.3a", True, everyone)}
+    parts = partitions(view)
+    assert parts == [frozenset(majority), frozenset({"node3"})]
+    assert superseded(view, parts) == [frozenset({"node3"})]
+    after = {n: on("1.3e", False, minority) for n in minority} | {n: on("2.3e", True, majority) for n in majority}
+    c = quorum_partitions(history(q(1.0, **view), q(1.45, **after)), stale_s=1.0)
+    assert c.passed and "node3 on ring 1.3e for 0 ms" in c.detail, c.detail
+    held_on = [q(1.0 + i / 2, **view) for i in range(4)]  # the flag held past stale_s: fails
+    assert not quorum_partitions(history(*held_on), stale_s=1.0).passed
+    # both quorate with a member of neither ring dissenting: still a split, never excused
+    both = {n: on("1.3e", True, minority) for n in minority} | {n: on("2.3e", True, majority) for n in majority}
+    c = quorum_partitions(history(q(1.0, **both)), stale_s=60)
+    assert not c.passed and "split (quorate partitions on rings none supersedes)" in c.detail
+
+
 def test_two_quorate_rings_that_list_nothing_of_each_other_are_a_split() -> None:
     halves = {"node1": on("1.14", True, ["node1"]), "node2": on("2.14", True, ["node2"])}
     c = quorum_partitions(history(q(1.0, **halves), q(1.5, **halves)), stale_s=60)
